@@ -78,6 +78,7 @@ class Sandbox:
     bin_dir: Path | None = None
     node_cpu: str = "4"
     node_memory: str = "8Gi"
+    node_pods: int = 110
     verbose: bool = False
     _state: dict[str, Any] = field(default_factory=dict, repr=False)
     _client: RestClient | None = field(default=None, repr=False)
@@ -155,7 +156,7 @@ class Sandbox:
     def running(self) -> dict[str, bool]:
         """Which of this sandbox's processes are alive (by recorded pid and data dir)."""
         state = self._load_state()
-        return {name: _alive(info, self.dir) for name, info in state.get("processes", {}).items()}
+        return {name: _alive(info) for name, info in state.get("processes", {}).items()}
 
     def up(self, *, timeout: float = 60.0) -> Sandbox:
         """Start everything (idempotent: an already running sandbox in this data dir is reused)."""
@@ -255,6 +256,7 @@ class Sandbox:
                                       "--data-dir", str(self.dir)])
             self._wait_nodes_ready(timeout)
             self._wait_service_account("default", timeout)
+            self._check_alive()
         except BaseException:
             self.down(quiet=True)
             raise
@@ -270,7 +272,7 @@ class Sandbox:
         # Simulator and controllers first so nothing writes to a dying API server, etcd last.
         for name in reversed(PROCESSES):
             info = procs.get(name)
-            if info and _alive(info, self.dir):
+            if info and _alive(info):
                 _terminate(info["pid"], timeout)
                 stopped.append(name)
         if state:
@@ -281,6 +283,15 @@ class Sandbox:
             self._say("stopped " + (", ".join(stopped) if stopped else "nothing (no sandbox process was running)"))
         return stopped
 
+    def pids(self) -> dict[str, int]:
+        """Pids of the processes this sandbox started (alive or not)."""
+        return {n: int(i["pid"]) for n, i in self._load_state().get("processes", {}).items()}
+
+    def simulator_stats(self) -> dict[str, Any]:
+        """The simulator's counters (pods, transitions, status writes, events), refreshed every second."""
+        path = self.dir / "simulator-stats.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def status(self) -> dict[str, Any]:
         """What runs and where: processes with pids and liveness, ports, nodes and their Ready status."""
         state = self._load_state()
@@ -288,7 +299,7 @@ class Sandbox:
             raise SandboxNotRunningError(f"no sandbox in {self.dir}; start one with `kubecopilot sandbox up`")
         out: dict[str, Any] = {
             "data_dir": str(self.dir), "server": self.server, "kubeconfig": str(self.kubeconfig_path),
-            "processes": {n: {"pid": i["pid"], "running": _alive(i, self.dir), "log": i["log"]}
+            "processes": {n: {"pid": i["pid"], "running": _alive(i), "log": i["log"]}
                           for n, i in state.get("processes", {}).items()},
             "contexts": list(IDENTITIES),
         }
@@ -335,7 +346,7 @@ class Sandbox:
     # -- internals --------------------------------------------------------------------------------
     def _default_node(self, i: int) -> NodeSpec:
         return NodeSpec(
-            name=f"sandbox-node-{i}", cpu=self.node_cpu, memory=self.node_memory,
+            name=f"sandbox-node-{i}", cpu=self.node_cpu, memory=self.node_memory, pods=self.node_pods,
             labels={"topology.kubernetes.io/zone": ZONES[(i - 1) % len(ZONES)],
                     "node.kubernetes.io/instance-type": "sandbox.large"},
         )
@@ -449,7 +460,7 @@ class Sandbox:
                            "see `kubecopilot sandbox logs kube-controller-manager`")
 
 
-def _alive(info: dict[str, Any], data_dir: Path) -> bool:
+def _alive(info: dict[str, Any]) -> bool:
     """True if the recorded pid is still the process we started (not a reused pid)."""
     try:
         p = psutil.Process(info["pid"])

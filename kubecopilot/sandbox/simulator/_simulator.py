@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ _DEPENDENCIES = ("configmaps", "secrets", "persistentvolumeclaims", "services", 
 
 class Simulator:
     def __init__(self, data_dir: Path) -> None:
+        self.stats_path = data_dir / "simulator-stats.json"
         state = json.loads((data_dir / "sandbox.json").read_text())
         pki = data_dir / "pki"
         server = f"https://127.0.0.1:{state['ports']['apiserver']}"
@@ -62,13 +64,23 @@ class Simulator:
         self.control.synced.wait(30)
         self.pods.start()
         log.info("node simulator running")
-        stop.wait()
+        while not stop.wait(1.0):
+            self._write_stats()
         for inf in [*self.caches.values(), self.pods, self.control, self.namespaces]:
             inf.stop()
         self.engine.stop()
         self.nodes.stop()
         for api in self.apis.values():
             api.stop()
+
+    def _write_stats(self) -> None:
+        """Counters for `status` and the benchmark (the simulator runs in its own process)."""
+        stats = {"time": time.time(), "pods": len(self.engine.pods), "transitions": self.engine.transitions,
+                 "status_writes": self.engine.status_writes, "events_posted": self.events.posted,
+                 "events_pending": self.events.pending(), "nodes": sorted(self.nodes.names())}
+        tmp = self.stats_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stats))
+        tmp.replace(self.stats_path)
 
     def _start_api(self, node: str) -> int:
         api = KubeletApi(node, self.engine, **self._tls).start()
