@@ -11,6 +11,7 @@ rather than a side channel keeps the simulator a plain client, like a real kubel
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,45 +60,54 @@ def _configmap_path() -> str:
     return f"/api/v1/namespaces/{CONTROL_NAMESPACE}/configmaps/{CONTROL_NAME}"
 
 
-def read_nodes(client: RestClient) -> list[NodeSpec]:
+def _read(client: RestClient) -> tuple[list[NodeSpec], str | None]:
     cm = client.get_or_none(_configmap_path())
     if not cm:
-        return []
-    return [NodeSpec.from_dict(d) for d in json.loads((cm.get("data") or {}).get("nodes.json") or "[]")]
+        return [], None
+    specs = [NodeSpec.from_dict(d) for d in json.loads((cm.get("data") or {}).get("nodes.json") or "[]")]
+    return specs, cm["metadata"]["resourceVersion"]
 
 
-def _write(client: RestClient, nodes: list[NodeSpec]) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": CONTROL_NAME, "namespace": CONTROL_NAMESPACE},
-        "data": {"nodes.json": json.dumps([asdict(n) for n in nodes], indent=1)},
-    }
-    client.apply(body)
+def read_nodes(client: RestClient) -> list[NodeSpec]:
+    return _read(client)[0]
 
 
-def upsert_nodes(client: RestClient, specs: list[NodeSpec]) -> None:
-    """Add or update nodes by name (read-modify-write, retried on conflict)."""
-    for _ in range(10):
+def _update(client: RestClient, change: Callable[[dict[str, NodeSpec]], None]) -> None:
+    """Optimistic read-modify-write: a concurrent writer makes the API server answer 409 and we retry,
+    so two writers never drop each other's nodes."""
+    for _ in range(20):
+        specs, rv = _read(client)
+        current = {n.name: n for n in specs}
+        change(current)
+        body: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": CONTROL_NAME, "namespace": CONTROL_NAMESPACE},
+            "data": {"nodes.json": json.dumps([asdict(n) for n in current.values()], indent=1)},
+        }
         try:
-            current = {n.name: n for n in read_nodes(client)}
-            for spec in specs:
-                current[spec.name] = spec
-            _write(client, list(current.values()))
+            if rv is None:
+                client.create(body)
+            else:
+                body["metadata"]["resourceVersion"] = rv
+                client.request("PUT", _configmap_path(), body)
             return
         except ApiError as e:
             if e.status != 409:
                 raise
-    raise RuntimeError("could not update the simulator's node list after 10 conflicting writes")
+    raise RuntimeError("could not update the simulator's node list after 20 conflicting writes")
+
+
+def upsert_nodes(client: RestClient, specs: list[NodeSpec]) -> None:
+    """Add or update nodes by name."""
+    def change(current: dict[str, NodeSpec]) -> None:
+        for spec in specs:
+            current[spec.name] = spec
+    _update(client, change)
 
 
 def remove_nodes(client: RestClient, names: list[str]) -> None:
     """Stop simulating these nodes; the simulator deletes their Node objects."""
-    for _ in range(10):
-        try:
-            _write(client, [n for n in read_nodes(client) if n.name not in names])
-            return
-        except ApiError as e:
-            if e.status != 409:
-                raise
-    raise RuntimeError("could not update the simulator's node list after 10 conflicting writes")
+    def change(current: dict[str, NodeSpec]) -> None:
+        for name in names:
+            current.pop(name, None)
+    _update(client, change)
