@@ -16,7 +16,7 @@ from kubecopilot.errors import KubeCopilotError
 __all__ = ["main"]
 
 
-def _sandbox(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep `--help` fast
+def _sandbox(args: argparse.Namespace):
     from kubecopilot.sandbox import Sandbox
 
     return Sandbox(nodes=getattr(args, "nodes", 3), data_dir=args.data_dir, bin_dir=getattr(args, "bin_dir", None))
@@ -54,7 +54,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             seeded.append((sc, scenarios.seed(client, sc)))
             print(f"seeded scenario {name}", file=sys.stderr)
         if args.wait:
-            scenarios.wait_for_symptoms(client, seeded, timeout=args.wait)
+            late = scenarios.wait_settled(client, seeded, timeout=args.wait)
+            if late:
+                print(f"not settled after {args.wait:.0f}s: {', '.join(late)}", file=sys.stderr)
         print(scenarios.summarize(client, seeded))
     print(f"export KUBECONFIG={sb.kubeconfig_path}")
     return 0
@@ -90,7 +92,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from kubecopilot.sandbox import _scenarios as scenarios
 
     for sc in scenarios.load_scenarios():
-        rule = "healthy control" if sc.healthy else f"{sc.expect['object']} {sc.expect['rule']}"
+        rule = "healthy control" if sc.expect is None else f"{sc.expect.object} {sc.expect.rule}"
         print(f"{sc.name:<34} {rule:<52} {sc.title}")
     return 0
 
@@ -143,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `kubecopilot sandbox scenarios | head`
+        return 0
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def client(sandbox: Sandbox) -> RestClient:
     return sandbox.client()
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.5, what: str = "condition"):  # noqa: ANN001, ANN201
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.5, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; fail naming ``what`` and the last value."""
     deadline = time.monotonic() + timeout
     last = None

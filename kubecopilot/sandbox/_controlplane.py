@@ -466,9 +466,7 @@ def _alive(info: dict[str, Any]) -> bool:
         p = psutil.Process(info["pid"])
         if p.status() == psutil.STATUS_ZOMBIE:
             return False
-        if info.get("create_time") and abs(p.create_time() - info["create_time"]) > 1:
-            return False
-        return True
+        return not (info.get("create_time") and abs(p.create_time() - info["create_time"]) > 1)
     except psutil.Error:
         return False
 

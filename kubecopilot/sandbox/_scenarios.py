@@ -130,8 +130,10 @@ __all__ = [
     "load_scenarios",
     "scenario_names",
     "seed",
+    "settled",
     "summarize",
     "unseed",
+    "wait_settled",
 ]
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -1281,3 +1283,27 @@ def summarize(client: RestClient, scenarios_and_namespaces: Iterable[tuple[Scena
         return "  ".join(out).rstrip()
 
     return "\n".join([line(headers), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
+
+
+def settled(client: RestClient, scenario: Scenario, namespace: str) -> bool:
+    """True when a broken scenario shows all its symptoms, or a healthy control passes `check_healthy`."""
+    try:
+        if scenario.expect is None:
+            return not check_healthy(client, namespace)
+        return all(r.ok for r in check_symptoms(client, scenario, namespace))
+    except ApiError:
+        return False
+
+
+def wait_settled(
+    client: RestClient, scenarios_and_namespaces: Iterable[tuple[Scenario, str]], *, timeout: float = 150,
+    interval: float = 3.0,
+) -> list[str]:
+    """Poll until every scenario has settled or ``timeout`` passes; return the names still unsettled."""
+    pending = list(scenarios_and_namespaces)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        pending = [(s, ns) for s, ns in pending if not settled(client, s, ns)]
+        if pending:
+            time.sleep(interval)
+    return [s.name for s, _ in pending]

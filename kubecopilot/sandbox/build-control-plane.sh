@@ -40,7 +40,6 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recomme
   rsync jq dpkg-dev make golang-github-modern-go-reflect2-dev etcd-server >/dev/null
 # etcd-server's package starts a system etcd on :2379; the sandbox runs its own.
 $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
-pkill -x etcd 2>/dev/null || true
 
 step "3/5 fetching Debian's kubernetes source package"
 mkdir -p "$work"

@@ -242,3 +242,15 @@ def test_node_conditions_are_played(sandbox, client, namespace):
         remove_nodes(client, [name])
     assert name not in {n.name for n in read_nodes(client)}
     wait_for(lambda: client.get_or_none(f"/api/v1/nodes/{name}") is None, 20, what="node deleted")
+
+
+def test_app_retrying_its_upstream_heals_when_the_upstream_comes_up(client, namespace):
+    client.create(pod("orders", [container("sandbox/api:1.0", env=env(DATABASE_URL="postgres://db/x",
+                                                                          UPSTREAM="inventory:8080"))]), namespace)
+    wait_for(lambda: "retrying" in logs(client, namespace, "orders"), 20, what="the app retrying its upstream")
+    client.create(pod("inventory", [container("sandbox/web:1.0")]), namespace)
+    client.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "inventory"},
+                   "spec": {"selector": {"app": "inventory"}, "ports": [{"port": 8080}]}}, namespace)
+    wait_for(lambda: _ready(client, namespace, "orders") and "upstream reachable" in logs(client, namespace, "orders"),
+             30, what="orders healed without a restart")
+    assert container_status(client, namespace, "orders")["restartCount"] == 0

@@ -30,7 +30,8 @@ _CONDITIONS = {
     # condition played -> {type: (status, reason, message)} overrides of the healthy set
     "NotReady": {"Ready": ("False", "KubeletNotReady",
                            "container runtime network not ready: NetworkReady=false "
-                           "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized")},
+                           "reason:NetworkPluginNotReady "
+                           "message:Network plugin returns error: cni plugin not initialized")},
     "MemoryPressure": {"MemoryPressure": ("True", "KubeletHasInsufficientMemory",
                                           "kubelet has insufficient memory available")},
     "DiskPressure": {"DiskPressure": ("True", "KubeletHasDiskPressure", "kubelet has disk pressure")},

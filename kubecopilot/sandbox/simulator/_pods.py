@@ -13,6 +13,7 @@ events a kubelet emits, with the kubelet's wording.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -285,7 +286,8 @@ class PodEngine:
                 if not pvc:
                     return f'persistentvolumeclaim "{claim}" not found'
                 if (pvc.get("status") or {}).get("phase") != "Bound":
-                    return f'MountVolume.SetUp failed for volume "{name}" : PersistentVolumeClaim "{claim}" is not bound'
+                    return (f'MountVolume.SetUp failed for volume "{name}" : '
+                            f'PersistentVolumeClaim "{claim}" is not bound')
         return None
 
     def _mount_check(self, rt: PodRuntime) -> None:
@@ -548,7 +550,10 @@ class PodEngine:
         c.startup_passed = "startupProbe" not in probes
         c.ready = "readinessProbe" not in probes and c.startup_passed and not c.init
         if program.outcome in ("exit", "oom"):
-            self._after(program.after_seconds, lambda: c.instance == inst and self._exited(rt, c))
+            self._after(program.after_seconds,
+                        lambda: c.instance == inst and c.program is program and self._exited(rt, c))
+        for offset in program.retry_at:
+            self._after(offset, lambda offset=offset: self._retry(rt, c, inst, program, offset))
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = probes.get(kind)
             if probe:
@@ -556,6 +561,20 @@ class PodEngine:
                             lambda kind=kind, probe=probe: self._probe(rt, c, inst, kind, probe))
         if not c.init:
             self._update_phase(rt)
+        self._mark(rt)
+
+    def _retry(self, rt: PodRuntime, c: ContainerRuntime, inst: int, failing: catalog.Program,
+               offset: float) -> None:
+        """The app retries a dependency; if it would now come up, the container keeps running healed."""
+        if rt.gone or rt.deleting or c.instance != inst or c.program is not failing or c.ctx is None:
+            return
+        fresh = catalog.start(c.ctx)
+        if fresh.outcome != "run":
+            return
+        seen = {text for off, text in failing.logs if off <= offset}
+        logs = [(off, text) for off, text in failing.logs if off <= offset]
+        logs += [(offset + off, text) for off, text in fresh.logs if text not in seen]
+        c.program = dataclasses.replace(fresh, logs=logs)
         self._mark(rt)
 
     def _wait(self, rt: PodRuntime, c: ContainerRuntime, reason: str, message: str) -> None:
@@ -740,10 +759,8 @@ class PodEngine:
             if policy == "Never" or (policy == "OnFailure" and all(code == 0 for code in codes)):
                 rt.phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
                 return
-        if any(c.started for c in mains) and rt.phase == "Pending" and \
-                all(c.started or c.restart_count for c in mains):
-            rt.phase = "Running"
-        elif any(c.state == "running" for c in mains):
+        if (any(c.started for c in mains) and rt.phase == "Pending" and \
+                all(c.started or c.restart_count for c in mains)) or any(c.state == "running" for c in mains):
             rt.phase = "Running"
 
     def _mark(self, rt: PodRuntime) -> None:
