@@ -29,6 +29,7 @@ from kubecopilot.sandbox.simulator._catalog import (
     LOG_EPOCH,
     Program,
     ServiceLookup,
+    _normpath,
     cluster_ip,
     is_cluster_host,
     pod_ip,
@@ -1148,16 +1149,7 @@ class _Shell:
     def abspath(self, path: str) -> str:
         if not path.startswith("/"):
             path = self.cwd.rstrip("/") + "/" + path
-        parts: list[str] = []
-        for p in path.split("/"):
-            if p in ("", "."):
-                continue
-            if p == "..":
-                if parts:
-                    parts.pop()
-            else:
-                parts.append(p)
-        return "/" + "/".join(parts)
+        return _normpath(path)
 
     def _add_dir(self, path: str) -> None:
         while path not in self.dirs:
