@@ -329,6 +329,16 @@ class Sandbox:
             data = f.read().decode(errors="replace")
         return "\n".join(data.splitlines()[-lines:])
 
+    def restart_process(self, name: str, *, timeout: float = 15.0) -> None:
+        """Stop and start one process with its original command line (e.g. the simulator, as a kubelet
+        restart). Its state in etcd and on disk is kept."""
+        info = self._load_state().get("processes", {}).get(name)
+        if not info:
+            raise SandboxError(f"no {name} process recorded in {self.dir}; choose one of {', '.join(PROCESSES)}")
+        if _alive(info):
+            _terminate(info["pid"], timeout)
+        self._spawn(name, info["argv"], info.get("env") or None)
+
     # -- node control ---------------------------------------------------------------------------
     def add_node(self, spec: NodeSpec) -> None:
         upsert_nodes(self.client(), [spec])
@@ -402,7 +412,8 @@ class Sandbox:
             create_time = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             create_time = 0.0
-        self._state["processes"][name] = {"pid": proc.pid, "log": str(log), "create_time": create_time}
+        self._state["processes"][name] = {"pid": proc.pid, "log": str(log), "create_time": create_time,
+                                          "argv": argv, "env": env or {}}
         self._save_state()
         time.sleep(0.2)
         if proc.poll() is not None:

@@ -254,3 +254,23 @@ def test_app_retrying_its_upstream_heals_when_the_upstream_comes_up(client, name
     wait_for(lambda: _ready(client, namespace, "orders") and "upstream reachable" in logs(client, namespace, "orders"),
              30, what="orders healed without a restart")
     assert container_status(client, namespace, "orders")["restartCount"] == 0
+
+
+def test_simulator_restart_keeps_logs_restart_counts_and_ips(sandbox, client, namespace):
+    client.create(pod("done", [container("busybox", command=["sh", "-c", "echo finished work"])],
+                      restartPolicy="Never"), namespace)
+    client.create(pod("crashy", [container("sandbox/api:1.0")]), namespace)
+    client.create(pod("steady", [container("nginx:1.25")]), namespace)
+    wait_for(lambda: get_pod(client, namespace, "done")["status"].get("phase") == "Succeeded", 30)
+    wait_for(lambda: container_status(client, namespace, "crashy").get("restartCount", 0) >= 1, 30)
+    wait_for(lambda: _ready(client, namespace, "steady"), 30)
+    restarts = container_status(client, namespace, "crashy")["restartCount"]
+    ip = get_pod(client, namespace, "steady")["status"]["podIP"]
+
+    sandbox.restart_process("simulator")
+
+    wait_for(lambda: _ready(client, namespace, "steady"), 30, what="steady Ready again after the restart")
+    assert logs(client, namespace, "done") == "finished work\n"
+    assert get_pod(client, namespace, "steady")["status"]["podIP"] == ip
+    assert container_status(client, namespace, "crashy")["restartCount"] >= restarts
+    assert "DATABASE_URL" in logs(client, namespace, "crashy", previous="true")

@@ -16,13 +16,16 @@ import base64
 import dataclasses
 import heapq
 import itertools
+import json
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kubecopilot.sandbox._rest import ApiError, RestClient
@@ -71,6 +74,7 @@ class ContainerRuntime:
     startup_passed: bool = False
     pull_attempts: int = 0
     image_ref: str = ""
+    restored_logs: list[tuple[float, str]] | None = None   # a finished instance's logs read back from disk
 
     @property
     def name(self) -> str:
@@ -82,6 +86,8 @@ class ContainerRuntime:
 
     def current_logs(self, now: float | None = None) -> list[tuple[float, str]]:
         """Lines written so far by the running (or last terminated) instance, as (wall time, line)."""
+        if self.restored_logs is not None:
+            return list(self.restored_logs)
         if self.program is None or self.started_at is None:
             return []
         end = now if now is not None else time.time()
@@ -139,8 +145,9 @@ class PodEngine:
 
     def __init__(self, client: RestClient, events: EventRecorder, *, nodes: Callable[[], set[str]],
                  node_condition: Callable[[str], str], node_index: Callable[[str], int],
-                 caches: dict[str, Informer], senders: int = 6) -> None:
+                 caches: dict[str, Informer], log_dir: Path | None = None, senders: int = 6) -> None:
         self.client = client
+        self.logs = _LogStore(log_dir) if log_dir else None
         self.events = events
         self._nodes = nodes
         self._node_condition = node_condition
@@ -219,14 +226,14 @@ class PodEngine:
         if not node or node not in self._nodes():
             return
         if rt is None:
-            phase = pod.get("status", {}).get("phase")
-            if phase in ("Succeeded", "Failed") and not meta.get("deletionTimestamp"):
-                return  # finished before the simulator (re)started: nothing to run
             rt = PodRuntime(uid, meta["namespace"], meta["name"], node, pod)
             rt.init = [ContainerRuntime(c, init=True) for c in pod["spec"].get("initContainers") or []]
             rt.containers = [ContainerRuntime(c) for c in pod["spec"].get("containers") or []]
             self.pods[uid] = rt
             self.by_name[(rt.namespace, rt.name)] = rt
+            finished = self._adopt(rt)
+            if finished and not meta.get("deletionTimestamp"):
+                return  # finished before the simulator (re)started: only its logs are served
             if self._node_condition(node) == "Unreachable":
                 return
             self._begin(rt)
@@ -237,7 +244,38 @@ class PodEngine:
                 return  # a dead kubelet cannot confirm deletion: the pod stays Terminating
             self._kill(rt, int(meta.get("deletionGracePeriodSeconds") or 30))
 
+    def _adopt(self, rt: PodRuntime) -> bool:
+        """Carry over what a pod's status says happened before a simulator restart (restart counts, last
+        terminations, logs kept on disk), as a restarted kubelet finds it in the runtime. True if finished."""
+        status = rt.pod.get("status") or {}
+        if not status.get("containerStatuses") and not status.get("initContainerStatuses"):
+            return False
+        known = {cs["name"]: cs for cs in (status.get("containerStatuses") or [])
+                 + (status.get("initContainerStatuses") or [])}
+        finished = status.get("phase") in ("Succeeded", "Failed")
+        for c in rt.all_containers():
+            cs = known.get(c.name)
+            if not cs:
+                continue
+            c.restart_count = int(cs.get("restartCount") or 0)
+            c.last_terminated = (cs.get("lastState") or {}).get("terminated")
+            saved = self.logs.load(rt, c.name) if self.logs else []
+            if saved:
+                c.previous_logs = saved[-1]
+            if finished:
+                c.state, c.reason = "terminated", ""
+                c.terminated = (cs.get("state") or {}).get("terminated")
+                c.started_at = time.time()
+                c.restored_logs = saved[-1] if saved else []
+                c.previous_logs = saved[-2] if len(saved) > 1 else []
+        if finished:
+            rt.phase = str(status["phase"])
+            rt.ip = status.get("podIP", "")
+        return finished
+
     def _forget(self, rt: PodRuntime) -> None:
+        if self.logs:
+            self.logs.remove(rt)
         rt.gone = True
         self.pods.pop(rt.uid, None)
         if self.by_name.get((rt.namespace, rt.name)) is rt:
@@ -256,7 +294,15 @@ class PodEngine:
 
     def _begin(self, rt: PodRuntime) -> None:
         host_network = rt.pod["spec"].get("hostNetwork")
-        rt.ip = "127.0.0.1" if host_network else self._alloc_ip(rt.node)
+        known_ip = (rt.pod.get("status") or {}).get("podIP", "")
+        if host_network:
+            rt.ip = "127.0.0.1"
+        elif known_ip.startswith(f"10.{100 + self._node_index(rt.node)}."):
+            rt.ip = known_ip  # adopted after a simulator restart: the sandbox keeps the pod's address
+            octets = known_ip.split(".")
+            self._ips.setdefault(rt.node, set()).add(int(octets[2]) * 256 + int(octets[3]))
+        else:
+            rt.ip = self._alloc_ip(rt.node)
         rt.start_time = now_rfc3339()
         for c in rt.containers:
             c.reason = "PodInitializing" if rt.init else "ContainerCreating"
@@ -669,6 +715,8 @@ class PodEngine:
                         "finishedAt": now_rfc3339(now), "containerID": c.container_id, "_finished": now}
         c.previous_logs = c.current_logs(now)[-2000:]
         c.state, c.ready = "terminated", False
+        if self.logs:
+            self.logs.save(rt, c.name, c.restart_count, c.previous_logs)
         self._restart_or_finish(rt, c, code)
 
     def _restart_or_finish(self, rt: PodRuntime, c: ContainerRuntime, code: int) -> None:
@@ -859,6 +907,43 @@ class PodEngine:
     def find(self, namespace: str, name: str) -> PodRuntime | None:
         with self.lock:
             return self.by_name.get((namespace, name))
+
+
+class _LogStore:
+    """Container logs of terminated instances on disk, like the kubelet's /var/log/pods, so `previous`
+    logs and the logs of finished pods survive a simulator restart. The last two instances are kept."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, rt: PodRuntime, container: str) -> Path:
+        return self.root / f"{rt.namespace}_{rt.name}_{rt.uid}" / container
+
+    def save(self, rt: PodRuntime, container: str, instance: int, lines: list[tuple[float, str]]) -> None:
+        d = self._dir(rt, container)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"{instance}.json").write_text(json.dumps(lines))
+            for old in sorted(d.glob("*.json"), key=lambda p: int(p.stem))[:-2]:
+                old.unlink()
+        except OSError as e:
+            log.warning("could not keep logs of %s/%s %s: %s", rt.namespace, rt.name, container, e)
+
+    def load(self, rt: PodRuntime, container: str) -> list[list[tuple[float, str]]]:
+        """Saved instances, oldest first."""
+        d = self._dir(rt, container)
+        if not d.is_dir():
+            return []
+        out = []
+        for f in sorted(d.glob("*.json"), key=lambda p: int(p.stem)):
+            try:
+                out.append([(float(ts), str(text)) for ts, text in json.loads(f.read_text())])
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def remove(self, rt: PodRuntime) -> None:
+        shutil.rmtree(self.root / f"{rt.namespace}_{rt.name}_{rt.uid}", ignore_errors=True)
 
 
 def _b64(value: str) -> str:

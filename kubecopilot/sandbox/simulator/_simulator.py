@@ -42,7 +42,8 @@ class Simulator:
         self.nodes = NodeManager(self.client, self.events, self._start_api, self._nodes_changed)
         self.engine = PodEngine(self.client, self.events, nodes=self.nodes.names,
                                 node_condition=self.nodes.condition,
-                                node_index=lambda n: self.nodes.index.get(n, 0), caches=self.caches)
+                                node_index=lambda n: self.nodes.index.get(n, 0), caches=self.caches,
+                                log_dir=data_dir / "pod-logs")
         self.pods = Informer(self.client, "/api/v1/pods", self.engine.on_pod_event,
                              params={"fieldSelector": "spec.nodeName!="}, name="pods")
         self.control = Informer(self.client, f"/api/v1/namespaces/{CONTROL_NAMESPACE}/configmaps",
