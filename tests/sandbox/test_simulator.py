@@ -274,3 +274,42 @@ def test_simulator_restart_keeps_logs_restart_counts_and_ips(sandbox, client, na
     assert get_pod(client, namespace, "steady")["status"]["podIP"] == ip
     assert container_status(client, namespace, "crashy")["restartCount"] >= restarts
     assert "DATABASE_URL" in logs(client, namespace, "crashy", previous="true")
+
+
+def test_metrics_api_feeds_the_hpa_and_top(client, namespace):
+    def deployment(name: str, resources: dict) -> dict:
+        labels = {"app": name}
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": {
+            "replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [container("sandbox/web:1.0", resources=resources)]}}}}
+
+    def hpa(name: str) -> dict:
+        return {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                         "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 80}}
+
+    client.create(deployment("norequests", {}), namespace)
+    client.create(hpa("norequests"), namespace)
+    client.create(deployment("withrequests", {"requests": {"cpu": "20m", "memory": "32Mi"}}), namespace)
+    client.create(hpa("withrequests"), namespace)
+
+    def scaling_active() -> dict:
+        h = client.get(f"/apis/autoscaling/v2beta2/namespaces/{namespace}/horizontalpodautoscalers/norequests")
+        return next((c for c in (h.get("status") or {}).get("conditions") or [] if c["type"] == "ScalingActive"), {})
+
+    cond = wait_for(lambda: "missing request for cpu" in scaling_active().get("message", "") and scaling_active(),
+                    60, what="the HPA controller reading metrics.k8s.io")
+    assert cond["status"] == "False" and cond["reason"] == "FailedGetResourceMetric"
+    pods = client.list(f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods")
+    assert pods and pods[0]["containers"][0]["usage"]["memory"].endswith("Ki")
+    assert pods[0]["metadata"]["labels"] == {"app": "norequests", "pod-template-hash": pods[0]["metadata"][
+        "labels"]["pod-template-hash"]}
+    # With requests the controller computes a real utilisation (usage / request) once samples are fresh.
+    def utilisation() -> int | None:
+        h = client.get(f"/apis/autoscaling/v1/namespaces/{namespace}/horizontalpodautoscalers/withrequests")
+        return (h.get("status") or {}).get("currentCPUUtilizationPercentage")
+
+    assert wait_for(utilisation, 120, what="a computed CPU utilisation") > 0
+    nodes = client.list("/apis/metrics.k8s.io/v1beta1/nodes")
+    assert {n["metadata"]["name"] for n in nodes} >= {"sandbox-node-1", "sandbox-node-2", "sandbox-node-3"}

@@ -556,7 +556,9 @@ def test_hpa_condition_is_read_through_v2beta2() -> None:
         resource_path("HorizontalPodAutoscaler", ns, "quote-service", api_version="autoscaling/v2beta2")
     ] = {
         "status": {
-            "conditions": [{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric"}]
+            "conditions": [{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+                            "message": "the HPA was unable to compute the replica count: failed to get cpu "
+                                       "utilization: missing request for cpu"}]
         }
     }
     results = check_symptoms(client, get_scenario("hpa-missing-requests"), ns)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from kubecopilot.sandbox._rest import RestClient
 from kubecopilot.sandbox.simulator._events import EventRecorder
 from kubecopilot.sandbox.simulator._informer import Informer
 from kubecopilot.sandbox.simulator._kubeletapi import KubeletApi
+from kubecopilot.sandbox.simulator._metrics import MetricsPublisher
 from kubecopilot.sandbox.simulator._nodes import NodeManager
 from kubecopilot.sandbox.simulator._pods import PodEngine
 
@@ -44,6 +45,7 @@ class Simulator:
                                 node_condition=self.nodes.condition,
                                 node_index=lambda n: self.nodes.index.get(n, 0), caches=self.caches,
                                 log_dir=data_dir / "pod-logs")
+        self.metrics = MetricsPublisher(self.client, self.engine, self.nodes.names)
         self.pods = Informer(self.client, "/api/v1/pods", self.engine.on_pod_event,
                              params={"fieldSelector": "spec.nodeName!="}, name="pods")
         self.control = Informer(self.client, f"/api/v1/namespaces/{CONTROL_NAMESPACE}/configmaps",
@@ -64,6 +66,7 @@ class Simulator:
         self.control.start()
         self.control.synced.wait(30)
         self.pods.start()
+        self.metrics.start()
         log.info("node simulator running")
         while not stop.wait(1.0):
             self._write_stats()
@@ -71,6 +74,7 @@ class Simulator:
             inf.stop()
         self.engine.stop()
         self.nodes.stop()
+        self.metrics.stop()
         for api in self.apis.values():
             api.stop()
 
@@ -78,7 +82,8 @@ class Simulator:
         """Counters for `status` and the benchmark (the simulator runs in its own process)."""
         stats = {"time": time.time(), "pods": len(self.engine.pods), "transitions": self.engine.transitions,
                  "status_writes": self.engine.status_writes, "events_posted": self.events.posted,
-                 "events_pending": self.events.pending(), "nodes": sorted(self.nodes.names())}
+                 "events_pending": self.events.pending(),
+                 "metrics_writes": self.metrics.writes, "nodes": sorted(self.nodes.names())}
         tmp = self.stats_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(stats))
         tmp.replace(self.stats_path)
