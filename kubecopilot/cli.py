@@ -49,10 +49,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         names = scenarios.scenario_names() if args.scenario == ["all"] else args.scenario
         seeded = []
         client = sb.client()
-        for name in names:
+        for i, name in enumerate(names, start=1):
             sc = scenarios.get_scenario(name)
+            print(f"\rseeding scenarios: {i}/{len(names)} {name:<40}", end="", file=sys.stderr, flush=True)
             seeded.append((sc, scenarios.seed(client, sc)))
-            print(f"seeded scenario {name}", file=sys.stderr)
+        print(file=sys.stderr)
         if args.wait:
             late = scenarios.wait_settled(client, seeded, timeout=args.wait)
             if late:
@@ -69,6 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"data dir   {status['data_dir']}\nserver     {status['server']}\nkubeconfig {status['kubeconfig']}")
     print(f"contexts   {', '.join(status['contexts'])}")
+    print("ports      " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in status["ports"].items()))
     for name, p in status["processes"].items():
         print(f"  {name:<24} pid {p['pid']:<8} {'running' if p['running'] else 'STOPPED'}")
     for node, ready in status.get("nodes", {}).items():

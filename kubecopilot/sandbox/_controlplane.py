@@ -169,6 +169,7 @@ class Sandbox:
             self.down()
         self._state = {}
         started = time.monotonic()
+        started_wall = time.time()
         bins = find_binaries(self.bin_dir)
         pki = generate_pki(self.dir / "pki")
         self.logs_dir.mkdir(exist_ok=True)
@@ -255,6 +256,7 @@ class Sandbox:
             self._spawn("simulator", [sys.executable, "-m", "kubecopilot.sandbox.simulator",
                                       "--data-dir", str(self.dir)])
             self._wait_nodes_ready(timeout)
+            self._wait_simulator_synced(started_wall, timeout)
             self._wait_service_account("default", timeout)
             self._check_alive()
         except BaseException:
@@ -302,6 +304,7 @@ class Sandbox:
             "processes": {n: {"pid": i["pid"], "running": _alive(i), "log": i["log"]}
                           for n, i in state.get("processes", {}).items()},
             "contexts": list(IDENTITIES),
+            "ports": {k: v for k, v in state.get("ports", {}).items() if k != "kubelet"},
         }
         if out["processes"].get("kube-apiserver", {}).get("running"):
             try:
@@ -337,7 +340,24 @@ class Sandbox:
             raise SandboxError(f"no {name} process recorded in {self.dir}; choose one of {', '.join(PROCESSES)}")
         if _alive(info):
             _terminate(info["pid"], timeout)
+        started = time.time()
         self._spawn(name, info["argv"], info.get("env") or None)
+        if name == "kube-apiserver":
+            self._wait_ready(timeout * 4)
+        elif name == "simulator":
+            self._wait_simulator_synced(started, timeout * 4)
+
+    def _wait_simulator_synced(self, since: float, timeout: float) -> None:
+        """Until the simulator has re-registered its nodes and listed the pods it plays."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            stats = self.simulator_stats()
+            if stats.get("synced") and stats.get("time", 0) > since:
+                return
+            time.sleep(0.2)
+        raise SandboxError(f"the simulator did not sync within {timeout:.0f}s; "
+                           "see `kubecopilot sandbox logs simulator`")
 
     # -- node control ---------------------------------------------------------------------------
     def add_node(self, spec: NodeSpec) -> None:

@@ -27,7 +27,8 @@ def _ready(client, ns, name) -> bool:
 
 
 def test_nginx_runs_with_ip_events_and_logs(client, namespace):
-    client.create(pod("web", [container("nginx:1.25", ports=[{"containerPort": 80}])]), namespace)
+    client.create(pod("web", [container("nginx:1.25", ports=[{"containerPort": 80}], imagePullPolicy="Always")]),
+                  namespace)
     wait_for(lambda: _ready(client, namespace, "web"), 30, what="nginx Ready")
     p = get_pod(client, namespace, "web")
     assert p["status"]["phase"] == "Running"

@@ -80,7 +80,8 @@ class Simulator:
 
     def _write_stats(self) -> None:
         """Counters for `status` and the benchmark (the simulator runs in its own process)."""
-        stats = {"time": time.time(), "pods": len(self.engine.pods), "transitions": self.engine.transitions,
+        stats = {"time": time.time(), "synced": self.pods.synced.is_set(),
+                 "pods": len(self.engine.pods), "transitions": self.engine.transitions,
                  "status_writes": self.engine.status_writes, "events_posted": self.events.posted,
                  "events_pending": self.events.pending(),
                  "metrics_writes": self.metrics.writes, "nodes": sorted(self.nodes.names())}
