@@ -8,10 +8,12 @@ and ports in ``<data_dir>/sandbox.json``, writes a kubeconfig with three identit
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,9 +117,7 @@ class Sandbox:
         return self._state
 
     def _save_state(self) -> None:
-        fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self._state, f, indent=1)
+        _write_private(self.state_path, json.dumps(self._state, indent=1))
 
     @property
     def server(self) -> str:
@@ -149,8 +149,6 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.down()
         if self._owns_tmp:
-            import shutil
-
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def running(self) -> dict[str, bool]:
@@ -388,15 +386,10 @@ class Sandbox:
         rows = []
         for ctx, (user, groups) in {**IDENTITIES, **_COMPONENT_USERS}.items():
             rows.append(f'{tokens[ctx]},{user},{user},"{groups}"' if groups else f"{tokens[ctx]},{user},{user}")
-        path = self.dir / "tokens.csv"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(rows) + "\n")
+        _write_private(self.dir / "tokens.csv", "\n".join(rows) + "\n")
 
     def _kubeconfig(self, contexts: dict[str, str], current: str) -> dict[str, Any]:
         ca = (self.dir / "pki" / "ca.crt").read_text()
-        import base64
-
         return {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": "sandbox", "cluster": {
@@ -417,9 +410,7 @@ class Sandbox:
             "scheduler.kubeconfig": self._kubeconfig({"scheduler": tokens["scheduler"]}, "scheduler"),
         }
         for name, content in files.items():
-            fd = os.open(self.dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                yaml.safe_dump(content, f, sort_keys=False)
+            _write_private(self.dir / name, yaml.safe_dump(content, sort_keys=False))
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = self.logs_dir / f"{name}.log"
@@ -489,6 +480,14 @@ class Sandbox:
             time.sleep(0.3)
         raise SandboxError(f"the token controller did not create a token for {namespace}/default in {timeout:.0f}s; "
                            "see `kubecopilot sandbox logs kube-controller-manager`")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (tokens, kubeconfigs, the state file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above only applies when the file is created
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _alive(info: dict[str, Any]) -> bool:

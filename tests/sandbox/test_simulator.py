@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kubecopilot.sandbox._nodecontrol import NodeSpec, read_nodes, remove_nodes, upsert_nodes
@@ -314,3 +316,18 @@ def test_metrics_api_feeds_the_hpa_and_top(client, namespace):
     assert wait_for(utilisation, 120, what="a computed CPU utilisation") > 0
     nodes = client.list("/apis/metrics.k8s.io/v1beta1/nodes")
     assert {n["metadata"]["name"] for n in nodes} >= {"sandbox-node-1", "sandbox-node-2", "sandbox-node-3"}
+
+
+def test_pod_bound_while_node_unreachable_starts_when_it_returns(sandbox, client, namespace):
+    name = f"{namespace}-u"[:60]
+    upsert_nodes(client, [NodeSpec(name=name, condition="Unreachable")])
+    try:
+        wait_for(lambda: client.get_or_none(f"/api/v1/nodes/{name}"), 20, what="node registered")
+        client.create(pod("late", [container("nginx:1.25")], nodeName=name), namespace)
+        time.sleep(3)
+        assert not get_pod(client, namespace, "late").get("status", {}).get("containerStatuses"), \
+            "a dead kubelet must not report container status"
+        sandbox.set_node_condition(name, "Ready")
+        wait_for(lambda: _ready(client, namespace, "late"), 30, what="the pod starting once the node is back")
+    finally:
+        remove_nodes(client, [name])

@@ -122,6 +122,7 @@ class PodRuntime:
     deleting: bool = False
     gone: bool = False
     phase: str = "Pending"
+    begun: bool = False
     transitions: dict[str, tuple[str, str]] = field(default_factory=dict)   # condition -> (status, time)
     mount_attempts: int = 0
 
@@ -160,6 +161,7 @@ class PodEngine:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._dirty: dict[str, PodRuntime] = {}
+        self._deferred: set[str] = set()
         self._dirty_cv = threading.Condition()
         self._ips: dict[str, set[int]] = {}
         self._pulled: dict[str, set[str]] = {}
@@ -181,6 +183,18 @@ class PodEngine:
     # -- inputs ------------------------------------------------------------------------------------
     def on_pod_event(self, etype: str, pod: dict[str, Any]) -> None:
         self._inbox.put(lambda: self._handle_pod(etype, pod))
+
+    def nodes_changed(self) -> None:
+        """Node conditions changed: flush status held back while a node was unreachable."""
+        def flush() -> None:
+            for uid in list(self._deferred):
+                rt = self.pods.get(uid)
+                if rt is None:
+                    self._deferred.discard(uid)
+                elif self._node_condition(rt.node) != "Unreachable":
+                    self._deferred.discard(uid)
+                    self._mark(rt)
+        self._inbox.put(flush)
 
     def poke(self) -> None:
         """Something a pod may depend on changed (ConfigMap, Secret, PVC, Service, node): re-check waiters."""
@@ -239,6 +253,8 @@ class PodEngine:
             self._begin(rt)
         else:
             rt.pod = pod
+            if not rt.begun and rt.phase == "Pending" and self._node_condition(node) != "Unreachable":
+                self._begin(rt)  # it arrived while its node was unreachable; the kubelet is back
         if meta.get("deletionTimestamp") and not rt.deleting:
             if self._node_condition(node) == "Unreachable":
                 return  # a dead kubelet cannot confirm deletion: the pod stays Terminating
@@ -293,6 +309,7 @@ class PodEngine:
         raise RuntimeError(f"node {node} ran out of pod IPs")
 
     def _begin(self, rt: PodRuntime) -> None:
+        rt.begun = True
         host_network = rt.pod["spec"].get("hostNetwork")
         known_ip = (rt.pod.get("status") or {}).get("podIP", "")
         if host_network:
@@ -885,6 +902,9 @@ class PodEngine:
                 del self._dirty[uid]
             with self.lock:
                 if rt.gone:
+                    continue
+                if self._node_condition(rt.node) == "Unreachable":
+                    self._deferred.add(rt.uid)  # a dead kubelet reports nothing; sent when it is back
                     continue
                 body = {"status": self._status(rt)}
             try:

@@ -99,6 +99,7 @@ class Simulator:
             self.engine.poke()
 
     def _nodes_changed(self) -> None:
+        self.engine.nodes_changed()
         if self.pods.synced.is_set():
             # Pods bound to a node we just started playing are in the store already: replay them.
             for pod in self.pods.items():
