@@ -331,3 +331,36 @@ def test_pod_bound_while_node_unreachable_starts_when_it_returns(sandbox, client
         wait_for(lambda: _ready(client, namespace, "late"), 30, what="the pod starting once the node is back")
     finally:
         remove_nodes(client, [name])
+
+
+PUBLIC_IMAGES = {
+    "nginx": container("nginx:1.27", ports=[{"containerPort": 80}],
+                       readinessProbe={"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1}),
+    "httpd": container("httpd:2.4", ports=[{"containerPort": 80}]),
+    "redis": container("redis:7.2", readinessProbe={"tcpSocket": {"port": 6379}, "periodSeconds": 1}),
+    "postgres": container("postgres:16", env=env(POSTGRES_PASSWORD="example")),
+    "mysql": container("mysql:8.0", env=env(MYSQL_ROOT_PASSWORD="example")),
+    "busybox": container("busybox:1.36", command=["sh", "-c", "while true; do echo alive; sleep 5; done"]),
+    "alpine": container("alpine:3.19", command=["sleep", "3600"]),
+    "python": container("python:3.12", command=["python", "-m", "http.server", "8000"],
+                        readinessProbe={"httpGet": {"path": "/", "port": 8000}, "periodSeconds": 1}),
+    "node": container("node:20", command=["node", "-e", "setInterval(() => console.log('tick'), 1000)"]),
+}
+
+
+def test_common_public_images_run_unchanged(client, namespace):
+    for name, spec in PUBLIC_IMAGES.items():
+        client.create(pod(name, [{**spec, "name": "app"}]), namespace)
+    pending = set(PUBLIC_IMAGES)
+
+    def not_ready() -> set[str]:
+        pending.difference_update({n for n in list(pending) if _ready(client, namespace, n)})
+        return pending
+
+    wait_for(lambda: not not_ready(), 60, what=f"public images Ready (still waiting: {pending})")
+    for name in PUBLIC_IMAGES:
+        assert container_status(client, namespace, name)["restartCount"] == 0, name
+    wait_for(lambda: "database system is ready to accept connections" in logs(client, namespace, "postgres"), 30,
+             what="postgres finishing initdb")
+    assert "Ready to accept connections" in logs(client, namespace, "redis")
+    assert len(logs(client, namespace, "postgres", limitBytes="10")) == 10
