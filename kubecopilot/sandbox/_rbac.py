@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubecopilot.sandbox._rest import RestClient
+from kubecopilot.sandbox._rest import ApiError, RestClient
 
 __all__ = ["OPERATOR_ROLE", "bootstrap_rbac", "ensure_operator_binding", "is_system_namespace"]
 
@@ -86,8 +86,6 @@ def ensure_operator_binding(client: RestClient, namespace: str) -> None:
     if is_system_namespace(namespace):
         return
     body = _binding("RoleBinding", "kubecopilot:operator", OPERATOR_ROLE, "kubecopilot:operators", namespace)
-    from kubecopilot.sandbox._rest import ApiError
-
     try:
         client.create(body, namespace)
     except ApiError as e:

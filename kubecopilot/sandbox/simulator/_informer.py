@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -123,4 +122,3 @@ class Informer:
                 log.warning("watch %s broke (%s: %s); re-listing", self.name, type(e).__name__, e)
                 rv = ""
                 self._stop.wait(1)
-        time.sleep(0)

@@ -728,13 +728,17 @@ class PodEngine:
         else:
             code = c.program.exit_code
             reason = "Completed" if code == 0 else "Error"
+        self._terminate(rt, c, code, reason, now)
+        self._restart_or_finish(rt, c, code)
+
+    def _terminate(self, rt: PodRuntime, c: ContainerRuntime, code: int, reason: str, now: float) -> None:
+        """Record a running container's end: its terminated state and its logs (kept on disk too)."""
         c.terminated = {"exitCode": code, "reason": reason, "startedAt": now_rfc3339(c.started_at),
                         "finishedAt": now_rfc3339(now), "containerID": c.container_id, "_finished": now}
         c.previous_logs = c.current_logs(now)[-2000:]
         c.state, c.ready = "terminated", False
         if self.logs:
             self.logs.save(rt, c.name, c.restart_count, c.previous_logs)
-        self._restart_or_finish(rt, c, code)
 
     def _restart_or_finish(self, rt: PodRuntime, c: ContainerRuntime, code: int) -> None:
         if rt.gone or rt.deleting:
@@ -787,12 +791,9 @@ class PodEngine:
         for c in rt.all_containers():
             if c.state == "running":
                 self.events.emit(rt.ref(c), "Normal", "Killing", f"Stopping container {c.name}", rt.node)
-                c.terminated = {"exitCode": 0 if c.program and c.program.outcome == "run" else 137,
-                                "reason": "Completed" if c.program and c.program.outcome == "run" else "Error",
-                                "startedAt": now_rfc3339(c.started_at), "finishedAt": now_rfc3339(now),
-                                "containerID": c.container_id, "_finished": now}
-                c.previous_logs = c.current_logs(now)[-2000:]
-                c.state, c.ready = "terminated", False
+                # A server stops cleanly on SIGTERM; anything else is killed when the grace period ends.
+                clean = c.program is not None and c.program.outcome == "run"
+                self._terminate(rt, c, 0 if clean else 137, "Completed" if clean else "Error", now)
         self._mark(rt)
         uid = rt.uid
 
