@@ -86,7 +86,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    _sandbox(args).down()
+    _sandbox(args).down(purge=args.purge)
     return 0
 
 
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50)
     p.set_defaults(func=cmd_logs)
     p = common(ssub.add_parser("down", help="stop every process the sandbox started"))
+    p.add_argument("--purge", action="store_true", help="also delete the data dir (etcd state, certs, logs)")
     p.set_defaults(func=cmd_down)
     p = common(ssub.add_parser("scenarios", help="list the shipped incident scenarios"))
     p.set_defaults(func=cmd_scenarios)

@@ -30,7 +30,7 @@ import yaml
 
 from kubecopilot.errors import SandboxError, SandboxNotRunningError
 from kubecopilot.sandbox._binaries import find_binaries
-from kubecopilot.sandbox._nodecontrol import NodeSpec, read_nodes, upsert_nodes
+from kubecopilot.sandbox._nodecontrol import NodeSpec, read_nodes, remove_nodes, upsert_nodes
 from kubecopilot.sandbox._pki import generate_pki
 from kubecopilot.sandbox._rbac import bootstrap_rbac
 from kubecopilot.sandbox._rest import ApiError, RestClient
@@ -227,6 +227,11 @@ class Sandbox:
             specs = [self._default_node(i) for i in range(1, self.nodes + 1)]
             if specs:
                 upsert_nodes(self.client(), specs)
+            # A data dir reused with fewer nodes than last time: drop the surplus default nodes.
+            surplus = [n.name for n in read_nodes(self.client())
+                       if n.name.startswith("sandbox-node-") and n.name not in {s.name for s in specs}]
+            if surplus:
+                remove_nodes(self.client(), surplus)
             common = ["--bind-address=127.0.0.1", "--port=0", "--leader-elect=false",
                       "--kube-api-qps=200", "--kube-api-burst=400", "--v=1", "--profiling=false"]
             cm_kubeconfig = self.dir / "controller-manager.kubeconfig"
@@ -264,8 +269,10 @@ class Sandbox:
                   f"({self.nodes} nodes); kubeconfig {self.kubeconfig_path}")
         return self
 
-    def down(self, *, quiet: bool = False, timeout: float = 15.0) -> list[str]:
-        """Stop every process this sandbox started; return the names that were running."""
+    def down(self, *, quiet: bool = False, timeout: float = 15.0, purge: bool = False) -> list[str]:
+        """Stop every process this sandbox started; return the names that were running.
+
+        ``purge`` also deletes the data dir (etcd state, certificates, logs, kubeconfig)."""
         state = self._load_state()
         procs = state.get("processes", {})
         stopped: list[str] = []
@@ -281,6 +288,13 @@ class Sandbox:
         self._client = None
         if not quiet:
             self._say("stopped " + (", ".join(stopped) if stopped else "nothing (no sandbox process was running)"))
+        if purge and self.dir.exists():
+            if not (self.dir / "sandbox.json").exists() and not (self.dir / "etcd").exists():
+                raise SandboxError(f"refusing to delete {self.dir}: it does not look like a sandbox data dir")
+            shutil.rmtree(self.dir)
+            self._state = {}
+            if not quiet:
+                self._say(f"deleted {self.dir}")
         return stopped
 
     def pids(self) -> dict[str, int]:

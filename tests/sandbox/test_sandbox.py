@@ -109,6 +109,13 @@ def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path):
                  if str(sb.dir) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []
     assert sb.down(quiet=True) == []
+    # Reused with fewer nodes than before: the surplus default node is dropped.
+    sb.nodes = 0
+    sb.up()
+    wait_for(lambda: not [n for n in sb.status()["nodes"] if n.startswith("sandbox-node-")], 20,
+             what="the surplus node deleted by the simulator")
+    sb.down(quiet=True, purge=True)
+    assert not sb.dir.exists()
 
 
 def test_status_of_a_missing_sandbox_says_how_to_start_one(tmp_path: Path):

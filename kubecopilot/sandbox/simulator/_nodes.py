@@ -83,10 +83,16 @@ class NodeManager:
     def reconcile(self, specs: list[NodeSpec]) -> None:
         wanted = {s.name: s for s in specs}
         with self._lock:
-            removed = [n for n in self.specs if n not in wanted]
+            removed = {n for n in self.specs if n not in wanted}
             for n in removed:
                 del self.specs[n]
-        for n in removed:
+        # Also nodes an earlier simulator process registered and nobody declares any more.
+        try:
+            registered = self.client.list("/api/v1/nodes", labelSelector="kubecopilot.io/simulated=true")
+            removed |= {n["metadata"]["name"] for n in registered if n["metadata"]["name"] not in wanted}
+        except ApiError as e:
+            log.warning("could not list simulated nodes: %s", e)
+        for n in sorted(removed):
             try:
                 self.client.delete(f"/api/v1/nodes/{n}")
             except ApiError as e:
