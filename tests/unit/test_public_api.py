@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-MODULES = ["kubecopilot", "kubecopilot.errors", "kubecopilot.sandbox", "kubecopilot.sandbox.simulator"]
+MODULES = ["kubecopilot", "kubecopilot.audit", "kubecopilot.errors", "kubecopilot.sandbox", "kubecopilot.sandbox.simulator"]
 
 
 @pytest.mark.parametrize("name", MODULES)
