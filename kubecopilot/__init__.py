@@ -4,6 +4,7 @@ The public surface is small on purpose; sub-packages own one idea each (see AGEN
 """
 
 from kubecopilot._version import __version__
+from kubecopilot.cluster import Workbench, connect, connections
 from kubecopilot.errors import KubeCopilotError
 
-__all__ = ["KubeCopilotError", "__version__"]
+__all__ = ["KubeCopilotError", "Workbench", "__version__", "connect", "connections"]

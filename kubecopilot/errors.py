@@ -164,7 +164,8 @@ class ConnectionNotFoundError(ClusterError):
         else:
             known = ", ".join(available) if available else "(none)"
             hint = f" Did you mean {closest!r}?" if closest else ""
-            msg = f"no connection named {name!r}. Open connections: {known}.{hint} Open one with kc.connect(context=...)"
+            msg = (f"no connection named {name!r}. Open connections: {known}.{hint} "
+                   "Open one with kc.connect(context=...)")
         super().__init__(msg)
 
 

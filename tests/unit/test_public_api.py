@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-MODULES = ["kubecopilot", "kubecopilot.audit", "kubecopilot.errors", "kubecopilot.sandbox", "kubecopilot.sandbox.simulator"]
+MODULES = [
+    "kubecopilot",
+    "kubecopilot.audit",
+    "kubecopilot.cluster",
+    "kubecopilot.errors",
+    "kubecopilot.sandbox",
+    "kubecopilot.sandbox.simulator",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
