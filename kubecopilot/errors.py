@@ -14,8 +14,9 @@ Every message names the problem and the way out. The hierarchy::
      │    │    └── ResourceNotFoundError 404: the object or API path does not exist
      │    ├── ClusterUnreachableError   refused / DNS / timeout / TLS: names host:port and the timeout
      │    ├── ConnectionNotFoundError   `kc.use(name)` for a name never connected (lists the open ones)
-     │    └── KubeconfigError           malformed kubeconfig: names the file and the dotted field
-     │         └── ContextNotFoundError unknown context: lists the available ones and the closest
+     │    ├── KubeconfigError           malformed kubeconfig: names the file and the dotted field
+     │    │    └── ContextNotFoundError unknown context: lists the available ones and the closest
+     │    └── UnknownKindError          `ws.list("deploymnet")`: no such kind in discovery; names the closest
      ├── SandboxError                  the local control plane could not be installed/started/used
      │    ├── BinariesNotFoundError     no kube-apiserver & co. and no way to build them here
      │    └── SandboxNotRunningError    `status`/`down`/`logs` found no sandbox in the data dir
@@ -43,6 +44,7 @@ __all__ = [
     "SandboxError",
     "SandboxNotRunningError",
     "ScenarioError",
+    "UnknownKindError",
 ]
 
 
@@ -228,3 +230,16 @@ class ClusterForbiddenError(ClusterApiError):
 
 class ResourceNotFoundError(ClusterApiError):
     """404: the object (or the API path) does not exist on this cluster."""
+
+
+class UnknownKindError(ClusterError):
+    """The cluster's discovery knows no kind by that name; the message suggests the closest ones."""
+
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+        super().__init__(
+            f"unknown kind {name!r}: the cluster's API discovery serves no resource by that name.{hint} "
+            "List what it serves with ws.kinds() (a CRD must be installed before its kind can be listed)."
+        )

@@ -6,8 +6,10 @@ credentials never appear in a repr, log line or error message.
 """
 
 from kubecopilot.cluster._connection import Connection
+from kubecopilot.cluster._discovery import Kind, Kinds
 from kubecopilot.cluster._kubeconfig import Kubeconfig, TokenFacts, load_kubeconfig, token_facts
 from kubecopilot.cluster._registry import Connections, connect, connections, current, disconnect, use
+from kubecopilot.cluster._table import ResourceTable
 from kubecopilot.cluster._workbench import Health, Identity, Rule, Workbench
 
 __all__ = [
@@ -15,7 +17,10 @@ __all__ = [
     "Connections",
     "Health",
     "Identity",
+    "Kind",
+    "Kinds",
     "Kubeconfig",
+    "ResourceTable",
     "Rule",
     "TokenFacts",
     "Workbench",

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubecopilot.cluster._browse import BrowseMixin
 from kubecopilot.cluster._connection import Connection
 from kubecopilot.cluster._kubeconfig import TokenFacts
 from kubecopilot.errors import (
@@ -150,8 +151,9 @@ def _minor(version: str | None) -> int | None:
     return int(m[2]) if m and m[1] == "1" else None
 
 
-class Workbench:
-    """One named connection: the object `kc.connect()` returns. Browsing builds on `raw`."""
+class Workbench(BrowseMixin):
+    """One named connection: the object `kc.connect()` returns. Browsing builds on `raw`: ``list(kind, ...)``,
+    ``kinds()``, ``kind(name)`` and the shortcuts ``pods()``, ``deployments()``, ``nodes()``, ... (`SHORTCUTS`)."""
 
     def __init__(self, connection: Connection, *, name: str | None = None, namespace: str | None = None) -> None:
         self._conn = connection
