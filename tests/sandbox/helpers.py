@@ -52,3 +52,15 @@ def event_matching(client: RestClient, ns: str, reason: str, contains: str = "",
 
 def logs(client: RestClient, ns: str, name: str, **params: Any) -> str:
     return client.get_text(f"/api/v1/namespaces/{ns}/pods/{name}/log", **params)
+
+
+def logs_so_far(client: RestClient, ns: str, name: str, **params: Any) -> str:
+    """Logs for polling: "" while the container has not started yet (the API answers 400 then)."""
+    from kubecopilot.sandbox._rest import ApiError
+
+    try:
+        return logs(client, ns, name, **params)
+    except ApiError as e:
+        if e.status == 400:
+            return ""
+        raise

@@ -16,6 +16,7 @@ from tests.sandbox.helpers import (
     event_matching,
     get_pod,
     logs,
+    logs_so_far,
     pod,
     waiting_reason,
 )
@@ -250,11 +251,12 @@ def test_node_conditions_are_played(sandbox, client, namespace):
 def test_app_retrying_its_upstream_heals_when_the_upstream_comes_up(client, namespace):
     client.create(pod("orders", [container("sandbox/api:1.0", env=env(DATABASE_URL="postgres://db/x",
                                                                           UPSTREAM="inventory:8080"))]), namespace)
-    wait_for(lambda: "retrying" in logs(client, namespace, "orders"), 20, what="the app retrying its upstream")
+    wait_for(lambda: "retrying" in logs_so_far(client, namespace, "orders"), 20, what="the app retrying its upstream")
     client.create(pod("inventory", [container("sandbox/web:1.0")]), namespace)
     client.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "inventory"},
                    "spec": {"selector": {"app": "inventory"}, "ports": [{"port": 8080}]}}, namespace)
-    wait_for(lambda: _ready(client, namespace, "orders") and "upstream reachable" in logs(client, namespace, "orders"),
+    wait_for(lambda: _ready(client, namespace, "orders") and "upstream reachable" in logs_so_far(client, namespace,
+                                                                                                  "orders"),
              30, what="orders healed without a restart")
     assert container_status(client, namespace, "orders")["restartCount"] == 0
 
@@ -360,7 +362,8 @@ def test_common_public_images_run_unchanged(client, namespace):
     wait_for(lambda: not not_ready(), 60, what=f"public images Ready (still waiting: {pending})")
     for name in PUBLIC_IMAGES:
         assert container_status(client, namespace, name)["restartCount"] == 0, name
-    wait_for(lambda: "database system is ready to accept connections" in logs(client, namespace, "postgres"), 30,
+    wait_for(lambda: "database system is ready to accept connections" in logs_so_far(client, namespace, "postgres"),
+             30,
              what="postgres finishing initdb")
     assert "Ready to accept connections" in logs(client, namespace, "redis")
     assert len(logs(client, namespace, "postgres", limitBytes="10")) == 10
