@@ -92,6 +92,13 @@ def test_status_and_logs(sandbox: Sandbox):
 
 def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path):
     sb = Sandbox(nodes=1, data_dir=tmp_path / "sb")
+    try:
+        _up_down_and_purge(sb)
+    finally:
+        sb.down(quiet=True)  # a failed assertion must not leave a control plane running
+
+
+def _up_down_and_purge(sb: Sandbox) -> None:
     sb.up()
     pids = sb.pids()
     assert len(pids) == 5
