@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import kubecopilot as kc
-from kubecopilot.cluster import ResourceTable, connections, disconnect
+from kubecopilot.cluster import ResourceTable
 from kubecopilot.errors import ClusterForbiddenError, UnknownKindError
 from tests.conftest import wait_for
 from tests.sandbox.helpers import container, pod
 
 pytestmark = pytest.mark.sandbox
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    yield
-    if connections():
-        disconnect("*")
 
 
 @pytest.fixture

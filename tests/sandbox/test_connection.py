@@ -6,7 +6,6 @@ import base64
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 import kubecopilot as kc
-from kubecopilot.cluster import connections, current, disconnect, use
+from kubecopilot.cluster import current, use
 from kubecopilot.errors import (
     ClusterAuthError,
     ClusterForbiddenError,
@@ -27,13 +26,6 @@ from kubecopilot.errors import (
 pytestmark = pytest.mark.sandbox
 
 CONTEXTS = ("sandbox-admin", "sandbox-viewer", "sandbox-operator")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    yield
-    if connections():
-        disconnect("*")
 
 
 @pytest.fixture
