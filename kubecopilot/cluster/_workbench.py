@@ -11,6 +11,7 @@ from typing import Any
 from kubecopilot.cluster._browse import BrowseMixin
 from kubecopilot.cluster._connection import Connection
 from kubecopilot.cluster._kubeconfig import TokenFacts
+from kubecopilot.cluster._refs import ObjectRef, parse_ref
 from kubecopilot.errors import (
     ClusterApiError,
     ClusterAuthError,
@@ -192,6 +193,52 @@ class Workbench(BrowseMixin):
         return (f"<div><b>Workbench {e(self.name)}</b> — context <code>{e(self.context)}</code>, "
                 f"user <code>{e(str(self.user))}</code>, server <code>{e(self.server)}</code>, "
                 f"namespace <code>{e(self.namespace)}</code></div>")
+
+    # -- single objects ----------------------------------------------------------------------------------------
+    def ref(self, ref: str | ObjectRef, name: str | None = None, namespace: str | None = None) -> ObjectRef:
+        """Resolve ``"deployment/payments/billing-api"`` (or ``kind, name, namespace=``) to an `ObjectRef`;
+        namespaced kinds default to this workbench's namespace."""
+        if isinstance(ref, ObjectRef):
+            return ref
+        return parse_ref(self._conn, ref, name, namespace, default_namespace=self.namespace)
+
+    def read(self, ref: str | ObjectRef, name: str | None = None, namespace: str | None = None) -> dict[str, Any]:
+        """The live object as a plain dict (one GET; `ResourceNotFoundError` names what is missing)."""
+        return self._conn.get(self.ref(ref, name, namespace).path)
+
+    # -- diagnosis, AI and plans (implemented in their packages; imported on first use) -------------------------
+    def diagnose(self, ref: str | ObjectRef, name: str | None = None, namespace: str | None = None,
+                 **options: Any) -> Any:
+        """Gather evidence about one object and run the analyzers: a `Diagnosis` (see `kubecopilot.diagnose`)."""
+        from kubecopilot.diagnose import diagnose
+
+        return diagnose(self, self.ref(ref, name, namespace), **options)
+
+    def triage(self, namespace: str | None = None, **options: Any) -> Any:
+        """Every analyzer over a namespace (or the cluster): findings, root causes first (`kubecopilot.diagnose`)."""
+        from kubecopilot.diagnose import triage
+
+        return triage(self, namespace, **options)
+
+    def ask(self, question: str, namespace: str | None = None, **options: Any) -> Any:
+        """Answer a free-form question from gathered evidence (`kubecopilot.ai`); offline: the rule-based view."""
+        from kubecopilot.ai import ask
+
+        return ask(self, question, namespace=namespace, **options)
+
+    @property
+    def plan(self) -> Any:
+        """The plan builders bound to this workbench: ``ws.plan.scale("deployment/ns/name", 3)``, ...
+        (`kubecopilot.plans`)."""
+        from kubecopilot.plans import PlanBuilder
+
+        return PlanBuilder(self)
+
+    def ask_plan(self, request: str, **options: Any) -> Any:
+        """``"scale billing-api in payments to 5"`` → `PlanIntent` → `OperationPlan` (never a free-form patch)."""
+        from kubecopilot.plans import plan_from_text
+
+        return plan_from_text(self, request, **options)
 
     # -- health ----------------------------------------------------------------------------------------------
     def health(self, namespace: str | None = None) -> Health:
