@@ -17,6 +17,21 @@ Every message names the problem and the way out. The hierarchy::
      │    ├── KubeconfigError           malformed kubeconfig: names the file and the dotted field
      │    │    └── ContextNotFoundError unknown context: lists the available ones and the closest
      │    └── UnknownKindError          `ws.list("deploymnet")`: no such kind in discovery; names the closest
+     ├── LLMError                      the language model could not give a usable answer
+     │    ├── LLMUnavailableError       not configured, unreachable, timed out or 5xx (names endpoint + model)
+     │    └── LLMOutputError            the answer failed schema validation even after the retry and fallback
+     ├── PlanError                     an OperationPlan cannot be built, approved or executed
+     │    ├── PlanNotAllowedError       (action, kind) outside the whitelist: names the allowed ones
+     │    ├── PlanValidationError       the server's dry run rejected the change (quotes the server)
+     │    ├── PlanApprovalError         approval refused by policy (e.g. requester approving own high risk)
+     │    ├── PlanStateError            wrong state for the call (execute unapproved/rejected, approve executed)
+     │    ├── PlanDriftError            the live object changed since the plan was made (.drift: field by field)
+     │    └── PlanExecutionError        a step failed; says whether the rollback ran and what it restored
+     ├── PromptRegistryError           prompts/manifest.json or a template is invalid (names entry + field)
+     ├── RunbookError                  a runbook could not be found, parameterised or run
+     │    ├── RunbookNotFoundError      unknown runbook name (lists the available ones, the closest first)
+     │    ├── RunbookParameterError     unknown / missing / wrong-type parameter, found before a kernel starts
+     │    └── RunbookFailedError        the run failed: failing cell, its source, the error, the output notebook
      ├── SandboxError                  the local control plane could not be installed/started/used
      │    ├── BinariesNotFoundError     no kube-apiserver & co. and no way to build them here
      │    └── SandboxNotRunningError    `status`/`down`/`logs` found no sandbox in the data dir
@@ -40,7 +55,22 @@ __all__ = [
     "ContextNotFoundError",
     "KubeCopilotError",
     "KubeconfigError",
+    "LLMError",
+    "LLMOutputError",
+    "LLMUnavailableError",
+    "PlanApprovalError",
+    "PlanDriftError",
+    "PlanError",
+    "PlanExecutionError",
+    "PlanNotAllowedError",
+    "PlanStateError",
+    "PlanValidationError",
+    "PromptRegistryError",
     "ResourceNotFoundError",
+    "RunbookError",
+    "RunbookFailedError",
+    "RunbookNotFoundError",
+    "RunbookParameterError",
     "SandboxError",
     "SandboxNotRunningError",
     "ScenarioError",
@@ -243,3 +273,67 @@ class UnknownKindError(ClusterError):
             f"unknown kind {name!r}: the cluster's API discovery serves no resource by that name.{hint} "
             "List what it serves with ws.kinds() (a CRD must be installed before its kind can be listed)."
         )
+
+
+class LLMError(KubeCopilotError):
+    """The language model could not give a usable answer."""
+
+
+class LLMUnavailableError(LLMError):
+    """No LLM is configured, or the endpoint is unreachable, timed out or answered 5xx."""
+
+
+class LLMOutputError(LLMError):
+    """The model's answer failed schema validation even after one retry and the fallback prompt."""
+
+
+class PlanError(KubeCopilotError):
+    """An OperationPlan cannot be built, approved or executed."""
+
+
+class PlanNotAllowedError(PlanError):
+    """The (action, kind) pair is outside the configured whitelist."""
+
+
+class PlanValidationError(PlanError):
+    """The API server's dry run rejected the planned change; the message quotes the server."""
+
+
+class PlanApprovalError(PlanError):
+    """The approval policy refuses this approver for this plan (e.g. a requester approving their own high risk)."""
+
+
+class PlanStateError(PlanError):
+    """The plan is in the wrong state for the call (executing an unapproved or rejected plan, ...)."""
+
+
+class PlanDriftError(PlanError):
+    """The live object changed since the plan was made; ``.drift`` lists what changed, field by field."""
+
+    def __init__(self, message: str, drift: list | None = None) -> None:
+        super().__init__(message)
+        self.drift = list(drift or [])
+
+
+class PlanExecutionError(PlanError):
+    """A step failed; the message says whether the rollback ran and what it restored."""
+
+
+class PromptRegistryError(KubeCopilotError):
+    """``prompts/manifest.json`` or one of its templates/schemas is invalid (names the entry and the field)."""
+
+
+class RunbookError(KubeCopilotError):
+    """A runbook could not be found, parameterised or run."""
+
+
+class RunbookNotFoundError(RunbookError):
+    """No runbook has that name; the message lists the available ones, the closest first."""
+
+
+class RunbookParameterError(RunbookError):
+    """A parameter is unknown, missing or of the wrong type — found before any kernel starts."""
+
+
+class RunbookFailedError(RunbookError):
+    """The run failed: the failing cell, its source, the error and where the output notebook is."""
