@@ -19,6 +19,20 @@ from kubecopilot.sandbox import Sandbox
 from kubecopilot.sandbox._rest import RestClient
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test writes to the user's real audit ledger: ``$KUBECOPILOT_DB`` points into the session's tmp dir
+    (tests that inspect the audit use the ``ledger`` fixture for a ledger of their own)."""
+    path = tmp_path_factory.mktemp("audit") / "session.duckdb"
+    old = os.environ.get("KUBECOPILOT_DB")
+    os.environ["KUBECOPILOT_DB"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("KUBECOPILOT_DB", None)
+    else:
+        os.environ["KUBECOPILOT_DB"] = old
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     reuse = os.environ.get("KUBECOPILOT_TEST_SANDBOX_DIR")

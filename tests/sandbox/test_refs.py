@@ -1,5 +1,9 @@
+"""Object references: one parser for ws.get / ws.diagnose / the plan builders."""
+
 import pytest
+
 from kubecopilot.errors import UnknownKindError
+
 pytestmark = pytest.mark.sandbox
 
 def test_ref_and_read(ws, namespace):
