@@ -63,8 +63,23 @@ def _v1_initial(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
-RECORD_TABLES = ("diagnoses", "plans", "runbook_runs")
+def _v2_postmortems(con: duckdb.DuckDBPyConnection) -> None:
+    """Postmortem reports are records like plans and diagnoses (the rendered Markdown lives in the body)."""
+    con.execute(
+        """
+        CREATE TABLE postmortems (
+            id VARCHAR PRIMARY KEY,
+            created TIMESTAMP NOT NULL,
+            updated TIMESTAMP NOT NULL,
+            status VARCHAR,
+            body JSON NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_postmortems]
+RECORD_TABLES = ("diagnoses", "plans", "postmortems", "runbook_runs")
 
 
 def known_version() -> int:

@@ -152,6 +152,22 @@ def test_forward_migration_applies_on_open(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(_schema, "MIGRATIONS", [*_schema.MIGRATIONS, add_notes])
     led = Ledger(path)
     assert led.sql("SELECT count(*) AS n FROM notes").n[0] == 0
+    assert led.sql("SELECT max(version) AS v FROM schema_version").v[0] == _schema.known_version()
+    assert led.verify().ok
+
+
+def test_a_version_1_file_gains_the_postmortems_table_and_keeps_its_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v1.duckdb"
+    with monkeypatch.context() as m:
+        m.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:1])
+        Ledger(path).append("a", "x")
+        Ledger(path).put_record("plans", "p1", status="pending", body={"k": 1})
+    led = Ledger(path)
+    led.put_record("postmortems", "pm1", status="written", body={"title": "t"})
+    assert led.sql("SELECT id FROM postmortems").id.tolist() == ["pm1"]
+    assert led.sql("SELECT status FROM plans").status.tolist() == ["pending"]
     assert led.sql("SELECT max(version) AS v FROM schema_version").v[0] == 2
     assert led.verify().ok
 
@@ -161,7 +177,7 @@ def test_newer_schema_is_a_clear_error_and_keeps_the_event(tmp_path: Path) -> No
     Ledger(path).append("a", "x")
     _tamper(path, "INSERT INTO schema_version VALUES (99, now()::TIMESTAMP)")
     led = Ledger(path)
-    with pytest.raises(AuditSchemaError, match=r"schema version 99.*knows up to 1.*Upgrade"):
+    with pytest.raises(AuditSchemaError, match=rf"schema version 99.*knows up to {_schema.known_version()}.*Upgrade"):
         led.sql("SELECT 1")
     with pytest.raises(AuditSchemaError):
         led.append("a", "kept")
