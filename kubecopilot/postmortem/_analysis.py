@@ -1,8 +1,11 @@
 """From collected rows to the report's sections: timeline, impact, root causes, actions taken, action items.
 
 Impact is measured from the cluster's own Warning events: an object counts as unavailable from its first Warning
-in the window to its last one; it is *ongoing* when Warnings still arrive near the end of the window and no
-executed plan touched it afterwards. Pods are folded into the workload their name says they belong to
+in the window to its last one. Whether it is *ongoing*: for a window that ends now, the workload's live status
+decides (a Deployment/StatefulSet/DaemonSet that is fully available is resolved, whatever its terminating pods
+still emit); for a window in the past, Warnings near its end with no executed plan on the workload afterwards.
+
+Pods are folded into the workload their name says they belong to
 (``billing-api-7d9f8c6b5-x2x9q`` → ``billing-api``), because pod names change with every restart of a rollout
 while the workload is what users lost.
 """
@@ -139,7 +142,11 @@ def _impact(c: Collected, executed_plans: list[tuple[str, dt.datetime]], ongoing
     for w in by_workload.values():
         fixed_at = [ts for target, ts in executed_plans
                     if workload_of(target) == w["object"] and ts >= w["first"]]
-        ongoing = (end_of_window - w["last"]) <= ongoing_grace and not any(ts >= w["last"] for ts in fixed_at)
+        recent = (end_of_window - w["last"]) <= ongoing_grace
+        if recent and w["object"] in c.live_health and (now - end_of_window) <= ongoing_grace:
+            ongoing = not c.live_health[w["object"]]  # the window ends now: ask the workload itself
+        else:
+            ongoing = recent and not any(ts >= w["last"] for ts in fixed_at)
         end = end_of_window if ongoing else w["last"]
         out.append({
             "object": w["object"], "kind": w["kind"], "start": w["first"], "end": end,

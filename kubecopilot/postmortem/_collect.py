@@ -33,6 +33,7 @@ class Collected:
     plans: list[dict[str, Any]] = field(default_factory=list)
     runbook_runs: list[dict[str, Any]] = field(default_factory=list)
     llm_usage: list[dict[str, Any]] = field(default_factory=list)
+    live_health: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -80,6 +81,35 @@ def cluster_event_rows(items: list[dict[str, Any]], since: dt.datetime, until: d
     return rows
 
 
+_WORKLOADS = (("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"))
+
+
+def _workload_healthy(obj: dict[str, Any]) -> bool:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if obj.get("kind") == "DaemonSet":
+        want = int(status.get("desiredNumberScheduled") or 0)
+        return int(status.get("numberReady") or 0) >= want and int(status.get("numberUnavailable") or 0) == 0
+    want = int(spec.get("replicas", 1) or 0)
+    return int(status.get("readyReplicas") or 0) >= want and int(status.get("unavailableReplicas") or 0) == 0
+
+
+def _live_health(workbench: Any, namespace: str | None, notes: list[str]) -> dict[str, bool]:
+    """``ns/name`` → whether the workload is fully available *now* (decides "ongoing" for a window ending now)."""
+    out: dict[str, bool] = {}
+    for group, plural in _WORKLOADS:
+        path = f"/apis/{group}/v1" + (f"/namespaces/{namespace}" if namespace else "") + f"/{plural}"
+        try:
+            items = workbench.raw.list(path).get("items") or []
+        except Exception as e:  # e.g. 403 on daemonsets: fall back to the event-based judgement for those
+            notes.append(f"could not read {plural} to tell which impact is still ongoing: {e}")
+            continue
+        for obj in items:
+            meta = obj.get("metadata") or {}
+            obj.setdefault("kind", plural[:-1].capitalize().replace("set", "Set"))
+            out[f"{meta.get('namespace')}/{meta.get('name')}"] = _workload_healthy(obj)
+    return out
+
+
 def _loads(body: Any) -> dict[str, Any]:
     if isinstance(body, dict):
         return body
@@ -100,6 +130,8 @@ def collect(since: dt.datetime, until: dt.datetime, namespace: str | None, *, le
             c.cluster_events = cluster_event_rows(items, since, until)
         except Exception as e:  # a report without cluster events is still a report; say why they are missing
             c.notes.append(f"cluster events not included: {e}")
+        else:
+            c.live_health = _live_health(workbench, namespace, c.notes)
     else:
         c.notes.append("no cluster connection given (and none current): the timeline holds the audit trail only")
 
