@@ -18,6 +18,7 @@ __all__ = ["EventRecorder", "now_rfc3339"]
 
 log = logging.getLogger(__name__)
 _AGGREGATE_WINDOW = 600.0
+_DEAD_NAMESPACE_TTL = 120.0
 
 
 def now_rfc3339(ts: float | None = None) -> str:
@@ -33,12 +34,17 @@ class _Seen:
 
 
 class EventRecorder:
-    def __init__(self, client: RestClient, *, workers: int = 3) -> None:
+    def __init__(self, client: RestClient, *, workers: int = 4) -> None:
         self.client = client
         self._q: queue.Queue[tuple[dict[str, Any], str, str, str, str] | None] = queue.Queue()
         self._seen: dict[tuple[str, str, str, str, str], _Seen] = {}
         self._lock = threading.Lock()
+        # Namespaces the API server refused events for (deleted or terminating) -> until when to drop their events.
+        # Deleting a namespace with thousands of pods queues thousands of Killing events; posting each one only to
+        # be refused kept live namespaces' events waiting for minutes behind them.
+        self._dead: dict[str, float] = {}
         self.posted = 0
+        self.dropped = 0
         self._threads = [threading.Thread(target=self._run, name=f"events-{i}", daemon=True)
                          for i in range(workers)]
 
@@ -64,8 +70,20 @@ class EventRecorder:
             except Exception as e:  # an event is best effort, like the kubelet's recorder
                 log.debug("event not recorded: %s", e)
 
+    def _namespace_gone(self, ns: str, now: float) -> bool:
+        until = self._dead.get(ns)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        self._dead.pop(ns, None)
+        return False
+
     def _post(self, involved: dict[str, Any], etype: str, reason: str, message: str, host: str) -> None:
         ns = involved.get("namespace") or "default"
+        if self._namespace_gone(ns, time.time()):
+            self.dropped += 1
+            return
         key = (ns, str(involved.get("uid") or involved.get("name")), str(involved.get("fieldPath", "")),
                reason, message)
         now = time.time()
@@ -104,5 +122,8 @@ class EventRecorder:
             self.client.create(body, ns)
             self.posted += 1
         except ApiError as e:
-            if e.status not in (403, 404, 409):  # namespace terminating / gone
+            if e.status in (403, 404) and ("terminat" in str(e) or "not found" in str(e)):
+                self._dead[ns] = time.time() + _DEAD_NAMESPACE_TTL  # drop this namespace's queued events
+                self.dropped += 1
+            elif e.status != 409:
                 raise

@@ -83,7 +83,7 @@ class Simulator:
         stats = {"time": time.time(), "synced": self.pods.synced.is_set(),
                  "pods": len(self.engine.pods), "transitions": self.engine.transitions,
                  "status_writes": self.engine.status_writes, "events_posted": self.events.posted,
-                 "events_pending": self.events.pending(),
+                 "events_dropped": self.events.dropped, "events_pending": self.events.pending(),
                  "metrics_writes": self.metrics.writes, "nodes": sorted(self.nodes.names())}
         tmp = self.stats_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(stats))
