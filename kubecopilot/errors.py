@@ -16,6 +16,7 @@ Every message names the problem and the way out. The hierarchy::
      │    ├── ConnectionNotFoundError   `kc.use(name)` for a name never connected (lists the open ones)
      │    ├── KubeconfigError           malformed kubeconfig: names the file and the dotted field
      │    │    └── ContextNotFoundError unknown context: lists the available ones and the closest
+     │    ├── LogsUnavailableError      `ws.logs(...)`: nothing to read: not started yet, no previous instance
      │    └── UnknownKindError          `ws.list("deploymnet")`: no such kind in discovery; names the closest
      ├── LLMError                      the language model could not give a usable answer
      │    ├── LLMUnavailableError       not configured, unreachable, timed out or 5xx (names endpoint + model)
@@ -31,7 +32,8 @@ Every message names the problem and the way out. The hierarchy::
      ├── RunbookError                  a runbook could not be found, parameterised or run
      │    ├── RunbookNotFoundError      unknown runbook name (lists the available ones, the closest first)
      │    ├── RunbookParameterError     unknown / missing / wrong-type parameter, found before a kernel starts
-     │    └── RunbookFailedError        the run failed: failing cell, its source, the error, the output notebook
+     │    ├── RunbookFailedError        the run failed: failing cell, its source, the error, the output notebook
+     │    └── RunbookWaitingError       `resume` of a run whose plans still wait for a human (lists them)
      ├── SandboxError                  the local control plane could not be installed/started/used
      │    ├── BinariesNotFoundError     no kube-apiserver & co. and no way to build them here
      │    └── SandboxNotRunningError    `status`/`down`/`logs` found no sandbox in the data dir
@@ -58,6 +60,7 @@ __all__ = [
     "LLMError",
     "LLMOutputError",
     "LLMUnavailableError",
+    "LogsUnavailableError",
     "PlanApprovalError",
     "PlanDriftError",
     "PlanError",
@@ -71,6 +74,7 @@ __all__ = [
     "RunbookFailedError",
     "RunbookNotFoundError",
     "RunbookParameterError",
+    "RunbookWaitingError",
     "SandboxError",
     "SandboxNotRunningError",
     "ScenarioError",
@@ -262,6 +266,11 @@ class ResourceNotFoundError(ClusterApiError):
     """404: the object (or the API path) does not exist on this cluster."""
 
 
+class LogsUnavailableError(ClusterError):
+    """The container has no logs to give for that request: it has not started yet, it has no previous instance,
+    or the pod is not scheduled. The message says which, and where to look instead (events, ``describe``)."""
+
+
 class UnknownKindError(ClusterError):
     """The cluster's discovery knows no kind by that name; the message suggests the closest ones."""
 
@@ -337,3 +346,7 @@ class RunbookParameterError(RunbookError):
 
 class RunbookFailedError(RunbookError):
     """The run failed: the failing cell, its source, the error and where the output notebook is."""
+
+
+class RunbookWaitingError(RunbookError):
+    """`resume` was asked for a run whose plans still wait for approval; names them and how to approve them."""

@@ -26,7 +26,6 @@ SHORTCUTS: dict[str, str] = {
     "daemonsets": "daemonsets.apps",
     "deployments": "deployments.apps",
     "endpoints": "endpoints",
-    "events": "events",
     "hpas": "horizontalpodautoscalers.autoscaling",
     "ingresses": "ingresses.networking.k8s.io",
     "jobs": "jobs.batch",

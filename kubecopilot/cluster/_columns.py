@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["columns_for", "human_age", "human_duration", "pod_status", "redact_secret"]
+__all__ = ["columns_for", "format_label_selector", "human_age", "human_duration", "pod_status", "redact_secret"]
 
 Row = Callable[[dict[str, Any], float], tuple]
 NONE = "<none>"
@@ -415,6 +415,62 @@ def _pdb(obj: dict[str, Any], now: float) -> tuple:
             st.get("disruptionsAllowed") or 0, _age(obj, now))
 
 
+# -- identity, RBAC and policy ---------------------------------------------------------------------------------------
+def format_label_selector(selector: dict[str, Any] | None) -> str:
+    """A LabelSelector as kubectl prints it (``metav1.FormatLabelSelector``): requirements sorted by key,
+    ``k=v``, ``k in (a,b)``, ``k notin (a)``, ``k``, ``!k``; ``<none>`` when it selects everything."""
+    if not selector:
+        return NONE
+    reqs: list[tuple[str, str]] = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key") or "", e.get("operator") or "", sorted(e.get("values") or [])
+        text = {"In": f"{key} in ({','.join(values)})", "NotIn": f"{key} notin ({','.join(values)})",
+                "Exists": key, "DoesNotExist": f"!{key}"}.get(op, f"{key} {op} ({','.join(values)})")
+        reqs.append((key, text))
+    return ",".join(t for _, t in sorted(reqs, key=lambda r: r[0])) or NONE
+
+
+def _created_at(obj: dict[str, Any], now: float) -> tuple:
+    """kubectl's CREATED AT column: the creation timestamp in RFC 3339, UTC."""
+    t = _ts(_meta(obj).get("creationTimestamp"))
+    return (datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else "",)
+
+
+def _serviceaccount(obj: dict[str, Any], now: float) -> tuple:
+    return (len(obj.get("secrets") or []), _age(obj, now))
+
+
+def _rolebinding(obj: dict[str, Any], now: float) -> tuple:
+    ref = obj.get("roleRef") or {}
+    users, groups, sas = [], [], []
+    for s in obj.get("subjects") or []:
+        kind = s.get("kind")
+        if kind == "User":
+            users.append(s.get("name") or "")
+        elif kind == "Group":
+            groups.append(s.get("name") or "")
+        elif kind == "ServiceAccount":
+            sas.append(f"{s.get('namespace') or ''}/{s.get('name') or ''}")
+    return (f"{ref.get('kind')}/{ref.get('name')}", _age(obj, now), ", ".join(users), ", ".join(groups),
+            ", ".join(sas))
+
+
+def _resourcequota(obj: dict[str, Any], now: float) -> tuple:
+    """kubectl's REQUEST / LIMIT: ``used/hard`` per resource of ``spec.hard`` in name order (``limits.*`` go to
+    LIMIT); both numbers come from ``status``, ``0`` until the quota controller has filled it in."""
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    used, hard = st.get("used") or {}, st.get("hard") or {}
+    request, limit = [], []
+    for r in sorted(spec.get("hard") or {}):
+        target = limit if "." in r and r.split(".", 1)[0] == "limits" else request
+        target.append(f"{r}: {used.get(r, '0')}/{hard.get(r, '0')}")
+    return (_age(obj, now), ", ".join(request), ", ".join(limit))
+
+
+def _networkpolicy(obj: dict[str, Any], now: float) -> tuple:
+    return (format_label_selector((obj.get("spec") or {}).get("podSelector")), _age(obj, now))
+
+
 def _generic(obj: dict[str, Any], now: float) -> tuple:
     return (_age(obj, now), _labels(obj))
 
@@ -446,6 +502,16 @@ _KNOWN: dict[tuple[str, str], tuple[tuple[str, ...], Row]] = {
     ("autoscaling", "HorizontalPodAutoscaler"): (("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"),
                                                  _hpa),
     ("policy", "PodDisruptionBudget"): (("MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"), _pdb),
+    ("", "ServiceAccount"): (("SECRETS", "AGE"), _serviceaccount),
+    ("rbac.authorization.k8s.io", "Role"): (("CREATED AT",), _created_at),
+    ("rbac.authorization.k8s.io", "ClusterRole"): (("CREATED AT",), _created_at),
+    ("rbac.authorization.k8s.io", "RoleBinding"): (("ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"),
+                                                   _rolebinding),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (("ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"),
+                                                          _rolebinding),
+    ("", "ResourceQuota"): (("AGE", "REQUEST", "LIMIT"), _resourcequota),
+    ("", "LimitRange"): (("CREATED AT",), _created_at),
+    ("networking.k8s.io", "NetworkPolicy"): (("POD-SELECTOR", "AGE"), _networkpolicy),
 }
 
 

@@ -236,7 +236,8 @@ class Connection:
 
     # -- requests ---------------------------------------------------------------------------------------------------
     def _raw(self, method: str, path: str, *, params: dict[str, Any] | None, body: Any, content_type: str,
-             accept: str, auth: bool = True, timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+             accept: str, auth: bool = True, timeout: float | None = None,
+             stream: bool = False) -> urllib3.BaseHTTPResponse:
         client = self._api_client
         cfg = client.configuration
         url = cfg.host + path
@@ -257,7 +258,7 @@ class Connection:
         t0 = time.monotonic()
         try:
             resp = client.rest_client.pool_manager.request(
-                method, url, body=data, headers=headers, retries=False, preload_content=True,
+                method, url, body=data, headers=headers, retries=False, preload_content=not stream,
                 timeout=urllib3.Timeout(connect=self.connect_timeout, read=timeout or self.read_timeout))
         except NameResolutionError:
             raise ClusterUnreachableError(host, port, self.connect_timeout, f"DNS lookup of {host} failed",
@@ -289,10 +290,14 @@ class Connection:
 
     def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
               content_type: str = "application/json", accept: str = "application/json",
-              timeout: float | None = None) -> urllib3.BaseHTTPResponse:
-        kw = dict(params=params, body=body, content_type=content_type, accept=accept, timeout=timeout)
+              timeout: float | None = None, stream: bool = False) -> urllib3.BaseHTTPResponse:
+        """One request with the 401-rebuild and error translation; ``stream=True`` leaves the body unread (a watch:
+        read ``resp.stream()``, then ``resp.release_conn()``)."""
+        kw = dict(params=params, body=body, content_type=content_type, accept=accept, timeout=timeout, stream=stream)
         resp = self._raw(method, path, **kw)
         if resp.status == 401:
+            if stream:
+                resp.drain_conn()
             log.info("%s %s -> 401 on context %s; rebuilding the client once", method, path, self.context)
             self.rebuild()
             resp = self._raw(method, path, **kw)

@@ -137,18 +137,28 @@ def build_kinds(get: Any) -> Kinds:
         if pref:
             versions.append((g.get("name") or "", pref))
 
-    def fetch(gv: tuple[str, str]) -> list[Kind]:
+    def fetch(gv: tuple[str, str], report: bool = True) -> list[Kind]:
         group, version = gv
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
         try:
             return _resources(group, version, get(path))
         except ClusterError as e:  # an unavailable aggregated API must not hide the rest
-            problems.append(f"{path}: {e}")
+            if report:
+                problems.append(f"{path}: {e}")
             log.info("discovery of %s failed: %s", path, e)
             return []
 
+    # Resources served only by a non-preferred version (CronJob is batch/v1beta1 alone up to 1.20) come after,
+    # so the preferred version of everything still wins.
+    preferred = set(versions)
+    others = [(g.get("name") or "", v.get("version")) for g in groups for v in g.get("versions") or []
+              if v.get("version") and (g.get("name") or "", v.get("version")) not in preferred]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(fetch, versions))
+        results = list(pool.map(lambda gv: fetch(gv, gv in preferred), versions + others))
+    seen: set[tuple[str, str]] = set()
+    for i, r in enumerate(results):
+        results[i] = [k for k in r if (k.group, k.plural) not in seen]
+        seen.update((k.group, k.plural) for k in r)
     return Kinds([k for r in results for k in r], problems=problems)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from kubecopilot.cluster._browse import BrowseMixin
 from kubecopilot.cluster._connection import Connection
+from kubecopilot.cluster._inspect import InspectMixin
 from kubecopilot.cluster._kubeconfig import TokenFacts
 from kubecopilot.cluster._refs import ObjectRef, parse_ref
 from kubecopilot.errors import (
@@ -152,7 +153,7 @@ def _minor(version: str | None) -> int | None:
     return int(m[2]) if m and m[1] == "1" else None
 
 
-class Workbench(BrowseMixin):
+class Workbench(BrowseMixin, InspectMixin):
     """One named connection: the object `kc.connect()` returns. Browsing builds on `raw`: ``list(kind, ...)``,
     ``kinds()``, ``kind(name)`` and the shortcuts ``pods()``, ``deployments()``, ``nodes()``, ... (`SHORTCUTS`)."""
 
