@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lab sandbox-up sandbox-down sandbox-status install control-plane lint unit bench clean
+.PHONY: demo test lab sandbox-up sandbox-down sandbox-status install control-plane lint unit bench clean chromium
 
 install: $(INSTALLED)
 
@@ -16,6 +16,7 @@ $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3
 	@touch $@
 
 # Finds etcd / kube-apiserver / controller-manager / scheduler (--bin-dir, KUBEBUILDER_ASSETS, PATH, cache)
@@ -29,7 +30,11 @@ lint: $(INSTALLED)
 unit: $(INSTALLED)
 	$(BIN)/pytest tests/unit -q
 
-test: control-plane lint
+# Debian's chromium drives the browser tests (Playwright with executable_path; no browser download).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: control-plane lint chromium
 	$(BIN)/pytest -q
 
 demo: control-plane
