@@ -8,3 +8,21 @@ from kubecopilot.cluster import Workbench, connect, connections
 from kubecopilot.errors import KubeCopilotError
 
 __all__ = ["KubeCopilotError", "Workbench", "__version__", "connect", "connections"]
+
+_LAZY = ("audit", "plans", "postmortem", "runbooks")
+
+
+def __getattr__(name: str):  # `kc.runbooks`, `kc.plans`, `kc.audit` without importing them (or pandas) up front
+    if name == "postmortem":  # a function: the report package is `kubecopilot.postmortems` so the names don't clash
+        from kubecopilot.postmortems import postmortem
+
+        return postmortem
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"kubecopilot.{name}")
+    raise AttributeError(f"module 'kubecopilot' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # tab completion offers the lazy sub-packages too
+    return sorted(set(globals()) | set(_LAZY))

@@ -99,6 +99,27 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompts(args: argparse.Namespace) -> int:
+    """``prompts check``: one line per problem, exit 1 if any; ``prompts list``: the registry as a table."""
+    from kubecopilot.ai import _registry
+
+    path = args.manifest or _registry.default_manifest_path()
+    if args.action == "check":
+        problems = _registry.check_manifest(path)
+        for problem in problems:
+            print(problem)
+        if problems:
+            print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+            return 1
+        reg = _registry.load_registry(path)
+        versions = sum(len(e.all_versions()) for e in reg.entries.values())
+        print(f"prompt registry OK: {path} ({len(reg.entries)} prompts, {versions} versions)")
+        return 0
+    reg = _registry.load_registry(path)
+    print(json.dumps(reg.rows(), indent=1) if args.json else str(reg))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubecopilot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_down)
     p = common(ssub.add_parser("scenarios", help="list the shipped incident scenarios"))
     p.set_defaults(func=cmd_scenarios)
+    prompts = sub.add_parser("prompts", help="the prompt registry (prompts/manifest.json)")
+    psub = prompts.add_subparsers(dest="action", required=True)
+    for name, text in [("check", "validate the manifest, templates and schemas (exit 1 on problems)"),
+                       ("list", "show prompts, versions, rollout and approval")]:
+        p = psub.add_parser(name, help=text)
+        p.add_argument("--manifest", type=Path, default=None,
+                       help="manifest file (default: $KUBECOPILOT_PROMPTS or the checkout's prompts/manifest.json)")
+        if name == "list":
+            p.add_argument("--json", action="store_true")
+        p.set_defaults(func=cmd_prompts)
+    from kubecopilot.runbooks._cli import add_parser as add_runbook_parser  # list|describe|run|resume|status|...
+
+    add_runbook_parser(sub)
     return parser
 
 
