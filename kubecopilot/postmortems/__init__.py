@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kubecopilot.postmortem._analysis import analyse, workload_of
-from kubecopilot.postmortem._collect import collect
-from kubecopilot.postmortem._report import Postmortem
-from kubecopilot.postmortem._window import parse_time, utcnow
+from kubecopilot.postmortems._analysis import analyse, workload_of
+from kubecopilot.postmortems._collect import collect
+from kubecopilot.postmortems._report import Postmortem
+from kubecopilot.postmortems._window import parse_time, utcnow
 
 __all__ = ["Postmortem", "postmortem", "workload_of"]
 

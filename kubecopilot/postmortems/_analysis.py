@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubecopilot.postmortem._collect import Collected
+from kubecopilot.postmortems._collect import Collected
 
 __all__ = ["Analysis", "analyse", "workload_of"]
 

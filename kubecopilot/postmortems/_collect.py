@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubecopilot.postmortem._window import k8s_time
+from kubecopilot.postmortems._window import k8s_time
 
 __all__ = ["Collected", "collect"]
 
-log = logging.getLogger("kubecopilot.postmortem")
+log = logging.getLogger("kubecopilot.postmortems")
 
 
 @dataclass

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from kubecopilot.postmortem import _render
+from kubecopilot.postmortems import _render
 
 __all__ = ["Postmortem"]
 
-log = logging.getLogger("kubecopilot.postmortem")
+log = logging.getLogger("kubecopilot.postmortems")
 
 TIMELINE_COLUMNS = ["ts", "source", "object", "what", "detail", "actor", "severity"]
 IMPACT_COLUMNS = ["object", "kind", "start", "end", "minutes", "status", "warnings", "reasons", "objects",

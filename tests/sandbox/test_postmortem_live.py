@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import kubecopilot as kc
-from kubecopilot.postmortem import postmortem
+from kubecopilot.postmortems import postmortem
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.sandbox

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from kubecopilot.audit import Ledger
-from kubecopilot.postmortem import Postmortem, postmortem, workload_of
-from kubecopilot.postmortem._analysis import analyse
-from kubecopilot.postmortem._collect import cluster_event_rows, collect
-from kubecopilot.postmortem._window import parse_time
+from kubecopilot.postmortems import Postmortem, postmortem, workload_of
+from kubecopilot.postmortems._analysis import analyse
+from kubecopilot.postmortems._collect import cluster_event_rows, collect
+from kubecopilot.postmortems._window import parse_time
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, 0)
 

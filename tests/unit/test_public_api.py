@@ -8,9 +8,15 @@ import pytest
 
 MODULES = [
     "kubecopilot",
+    "kubecopilot.ai",
     "kubecopilot.audit",
     "kubecopilot.cluster",
+    "kubecopilot.diagnose",
+    "kubecopilot.display",
     "kubecopilot.errors",
+    "kubecopilot.plans",
+    "kubecopilot.postmortems",
+    "kubecopilot.runbooks",
     "kubecopilot.sandbox",
     "kubecopilot.sandbox.simulator",
 ]
