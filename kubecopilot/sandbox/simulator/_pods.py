@@ -377,13 +377,23 @@ class PodEngine:
                 self._pull(rt, c)
 
     def _recheck_waiting(self) -> None:
-        """Speed up recovery when a missing dependency appears (the real kubelet re-syncs every ~10 s)."""
+        """Speed up recovery when a missing dependency appears (the real kubelet re-syncs every ~10 s).
+
+        Only a container whose configuration now resolves is started early. The others keep their own
+        ``CONFIG_RETRY`` timer: calling `_create` for them too would emit a Failed event and start one more retry
+        chain per change anywhere in the cluster — thousands of events a minute in a busy sandbox.
+        """
         for rt in list(self.pods.values()):
             for c in rt.all_containers():
                 if c.state == "waiting" and c.reason == "CreateContainerConfigError":
                     inst = c.instance
-                    self._after(0.2, lambda rt=rt, c=c, inst=inst: c.instance == inst
-                                and c.reason == "CreateContainerConfigError" and self._create(rt, c))
+
+                    def retry(rt: PodRuntime = rt, c: ContainerRuntime = c, inst: int = inst) -> None:
+                        if c.instance == inst and c.reason == "CreateContainerConfigError" \
+                                and not self._resolve_env(rt, c)[1]:
+                            self._create(rt, c)
+
+                    self._after(0.2, retry)
 
     # -- image pull ----------------------------------------------------------------------------------
     def _pull(self, rt: PodRuntime, c: ContainerRuntime) -> None:
