@@ -604,7 +604,10 @@ class PlanBuilder:
             post: list[PostCondition] = []
         else:
             n = _replicas(live)
-            facts = RiskFacts(pods_total=n, pods_disrupted=n, disruptive=True)
+            status = live.get("status") or {}
+            available = status.get("availableReplicas", status.get("numberAvailable")) if status else None
+            facts = RiskFacts(pods_total=n, pods_disrupted=n, disruptive=True,
+                              pods_available=int(available or 0) if status else None)
             post = self._rollout_post(r)
         step = _Step(action, summary.rstrip(".")[0].lower() + summary.rstrip(".")[1:], r.kind, r.namespace, r.name,
                      live, desired)

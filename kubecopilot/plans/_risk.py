@@ -97,6 +97,7 @@ class RiskFacts:
     replicas_before: int | None = None
     replicas_after: int | None = None
     pods_total: int | None = None
+    pods_available: int | None = None  # available now (status.availableReplicas); None when unknown
     pods_disrupted: int = 0
     disruptive: bool = False          # the change restarts/replaces pods (rollout, eviction, delete)
     pdb_violations: list[str] = dataclasses.field(default_factory=list)
@@ -183,7 +184,9 @@ def blast_radius(ctx: RiskContext) -> Iterable[RiskFactor]:
 
 def single_replica(ctx: RiskContext) -> Iterable[RiskFactor]:
     f = ctx.facts
-    if f.disruptive and f.pods_total == 1 and ctx.action not in ("scale", "drain"):
+    # A single replica that is down already (crash looping, OOMKilled) loses nothing more by being replaced: the
+    # change is the way back to availability, not a risk to it.
+    if f.disruptive and f.pods_total == 1 and ctx.action not in ("scale", "drain") and f.pods_available != 0:
         yield RiskFactor(rule="single_replica", weight=0.35,
                          detail="the workload has a single replica: the change means downtime while it restarts")
 

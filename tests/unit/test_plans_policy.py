@@ -123,6 +123,11 @@ def test_single_replica_and_blast_radius() -> None:
     blast = next(f for f in many.factors if f.rule == "blast_radius")
     assert blast.detail == "disrupts 10 of 10 pods (100%)" and not any(f.rule == "single_replica"
                                                                        for f in many.factors)
+    # a single replica that is already down (crash looping) loses nothing more by the fix
+    down = _risk(RiskFacts(pods_total=1, pods_available=0, pods_disrupted=1, disruptive=True), action="set_resources")
+    assert not any(f.rule == "single_replica" for f in down.factors)
+    up = _risk(RiskFacts(pods_total=1, pods_available=1, pods_disrupted=1, disruptive=True), action="set_resources")
+    assert any(f.rule == "single_replica" for f in up.factors)
 
 
 def test_pdb_violations_for_evictions_and_scale_down() -> None:
