@@ -78,8 +78,23 @@ def _v2_postmortems(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_postmortems]
-RECORD_TABLES = ("diagnoses", "plans", "postmortems", "runbook_runs")
+def _v3_rollouts(con: duckdb.DuckDBPyConnection) -> None:
+    """Rollouts are records too: the whole rollout (DAG, task states, steps, analyses, plan ids) in the body."""
+    con.execute(
+        """
+        CREATE TABLE rollouts (
+            id VARCHAR PRIMARY KEY,
+            created TIMESTAMP NOT NULL,
+            updated TIMESTAMP NOT NULL,
+            status VARCHAR,
+            body JSON NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_postmortems, _v3_rollouts]
+RECORD_TABLES = ("diagnoses", "plans", "postmortems", "rollouts", "runbook_runs")
 
 
 def known_version() -> int:
