@@ -1,5 +1,5 @@
 # KubeCopilot — everything a fresh Debian machine needs is installed from here, and cached.
-#   make demo   sandbox cluster up with every incident scenario seeded, and a summary of what is broken
+#   make demo   sandbox up with every incident scenario, triaged, low-risk fixes executed, postmortem written
 #   make test   the full suite (lint, unit tests, tests against the sandbox)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -37,11 +37,12 @@ chromium:
 test: control-plane lint chromium
 	$(BIN)/pytest -q
 
+# The sandbox with every scenario, the triage-namespace runbook over them (low-risk fixes executed as demo-sre),
+# the postmortem-report runbook; prints where the output notebooks, the report and the ledger are (src: cli `demo`).
 demo: control-plane
-	$(BIN)/kubecopilot sandbox up --scenario all --wait 150
+	$(BIN)/kubecopilot demo --wait 150
 	@echo
-	@echo "The sandbox keeps running: export KUBECONFIG=$$($(BIN)/python -c 'from kubecopilot.sandbox import default_data_dir as d; print(d() / "kubeconfig")')"
-	@echo "Stop it with: make sandbox-down"
+	@echo "The sandbox keeps running. Stop it with: make sandbox-down"
 
 sandbox-up: control-plane
 	$(BIN)/kubecopilot sandbox up
@@ -52,9 +53,12 @@ sandbox-down: $(INSTALLED)
 sandbox-status: $(INSTALLED)
 	$(BIN)/kubecopilot sandbox status
 
+# The guides in notebooks/ connect to this sandbox (kubecopilot.sandbox.kubeconfig_path()); kernels also get its
+# kubeconfig as KUBECONFIG, so a bare kc.connect() finds it. Start with notebooks/00-tour.ipynb.
 lab: control-plane
 	$(BIN)/kubecopilot sandbox up
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	KUBECONFIG="$$($(BIN)/python -c 'from kubecopilot.sandbox import kubeconfig_path; print(kubeconfig_path())')" \
+	  $(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: control-plane
 	$(BIN)/python tests/benchmarks/bench_simulator.py

@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kubecopilot.runbooks._cli import add_parser as add_runbook_parser  # list|describe|run|resume|status|...
 
     add_runbook_parser(sub)
+    from kubecopilot.runbooks._demo import add_parser as add_demo_parser  # `make demo`
+
+    add_demo_parser(sub)
     return parser
 
 

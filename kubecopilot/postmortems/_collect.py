@@ -151,6 +151,8 @@ def collect(since: dt.datetime, until: dt.datetime, namespace: str | None, *, le
             row = {"id": r.id, "created": r.created.to_pydatetime(), "updated": r.updated.to_pydatetime(),
                    "status": r.status, "body": body}
             if table == "plans":
+                if isinstance(body.get("plan"), str):  # the plans store keeps the whole plan as JSON text
+                    body = row["body"] = {**body, **_loads(body["plan"])}
                 res = body.get("resource") or {}
                 if namespace is not None and res.get("namespace") not in (namespace, None):
                     continue

@@ -29,7 +29,9 @@ from kubecopilot.runbooks._params import parse_parameters
 
 __all__ = ["CAPABILITIES", "CheckReport", "Problem", "check", "check_notebook"]
 
-CAPABILITIES = ("ai", "audit", "cluster", "diagnose", "plans", "postmortem", "rollout")
+CAPABILITIES = ("ai", "audit", "cluster", "diagnose", "plans", "postmortems", "rollouts")
+#: the design's singular names, still accepted for the packages they meant (`requires` names packages)
+ALIASES = {"postmortem": "postmortems", "rollout": "rollouts"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +137,7 @@ def check_notebook(nb: Any, path: Path) -> CheckReport:
                           f"({', '.join(CAPABILITIES)})"))
     else:
         for r in requires:
-            if r not in CAPABILITIES:
+            if r not in CAPABILITIES and r not in ALIASES:
                 add(Problem(None, f"metadata.kubecopilot.requires names {r!r}; known: {', '.join(CAPABILITIES)}"))
 
     cells = list(nb.cells)

@@ -94,7 +94,9 @@ def _check_kernelspec() -> None:
 
 
 def _check_requires(rb: Runbook) -> None:
-    missing = [r for r in rb.requires if importlib.util.find_spec(f"kubecopilot.{r}") is None]
+    from kubecopilot.runbooks._check import ALIASES
+
+    missing = [r for r in rb.requires if importlib.util.find_spec(f"kubecopilot.{ALIASES.get(r, r)}") is None]
     if missing:
         raise RunbookError(
             f"runbook {rb.name!r} requires {', '.join('kubecopilot.' + m for m in missing)}, which this "
