@@ -241,6 +241,13 @@ class Workbench(BrowseMixin, InspectMixin):
 
         return plan_from_text(self, request, **options)
 
+    def deploy(self, target: Any = None, image: str | None = None, **options: Any) -> Any:
+        """A progressive rollout on this workbench (`kubecopilot.rollouts`):
+        ``ws.deploy("web", "web:1.1", strategy="canary", approved_by="alice")``."""
+        from kubecopilot.rollouts import rollout
+
+        return rollout(target, image, ws=self, **options)
+
     # -- health ----------------------------------------------------------------------------------------------
     def health(self, namespace: str | None = None) -> Health:
         """Reachability, server version, identity, rules in ``namespace`` and token facts; never raises for
