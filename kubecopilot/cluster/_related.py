@@ -24,6 +24,7 @@ from typing import Any
 
 from kubecopilot.cluster._columns import format_label_selector, pod_status
 from kubecopilot.cluster._discovery import Kind, kinds_for, resolve_kind
+from kubecopilot.cluster._selectors import selector_matches as _selector_matches
 from kubecopilot.errors import ClusterForbiddenError, ResourceNotFoundError, UnknownKindError
 
 __all__ = [
@@ -82,25 +83,9 @@ Skips = dict[str, str]  # kind (plural.group) -> why it could not be read
 
 # -- pure helpers ----------------------------------------------------------------------------------------------------
 def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
-    """Does a LabelSelector (``matchLabels`` / ``matchExpressions``) select ``labels``? An empty or missing
-    selector selects nothing here (a Service without a selector manages its endpoints by hand)."""
-    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        return False
-    labels = labels or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for e in selector.get("matchExpressions") or []:
-        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
+    """Does a selector select ``labels``? Empty selects nothing here (a Service without a selector manages its
+    endpoints by hand)."""
+    return _selector_matches(selector, labels, empty_matches=False)
 
 def map_selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
     """A Service-style selector (a plain map): non-empty and every pair present in ``labels``."""

@@ -388,25 +388,10 @@ class OperationPlan(_Model):
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """In a kernel: the live widget, with the static HTML and text as fallbacks (saved notebooks, nbconvert)."""
-        bundle: dict[str, Any] = {"text/plain": str(self), "text/html": self._repr_html_()}
-        if _in_kernel():
-            try:
-                view = self.widget()._repr_mimebundle_(include=include, exclude=exclude) or {}
-            except Exception:  # no widget support in this frontend: the HTML stays
-                view = {}
-            if isinstance(view, tuple):
-                view = view[0]
-            bundle.update({k: v for k, v in view.items() if k != "text/plain"})
-        return bundle
+        from kubecopilot._notebook import widget_bundle
 
+        return widget_bundle(str(self), self._repr_html_(), self.widget, include, exclude)
 
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    ip = get_ipython()
-    return ip is not None and getattr(ip, "kernel", None) is not None
 
 
 def _short(value: Any, absent: bool = False, limit: int = 80) -> str:

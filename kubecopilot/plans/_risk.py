@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from kubecopilot.cluster._selectors import selector_matches as _selector_matches
 from kubecopilot.plans._model import Risk, RiskFactor
 
 if TYPE_CHECKING:
@@ -308,26 +309,8 @@ def assess(plan: OperationPlan, facts: RiskFacts, config: RiskConfig) -> Risk:
 
 # -- selectors and PodDisruptionBudgets --------------------------------------------------------------------------------
 def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
-    """A LabelSelector (``matchLabels`` + ``matchExpressions``) against labels; an empty selector matches all
-    (PDB semantics in policy/v1; callers decide what empty means for them)."""
-    labels = labels or {}
-    if not selector:
-        return True
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for e in selector.get("matchExpressions") or []:
-        key, op, values = e.get("key"), e.get("operator"), set(e.get("values") or ())
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
+    """A PDB's selector against labels: empty matches all (policy/v1 semantics)."""
+    return _selector_matches(selector, labels, empty_matches=True)
 
 def pdb_violations(pdbs: Iterable[Mapping[str, Any]], disrupted: Iterable[Mapping[str, Any]], *,
                    replicas_after: int | None = None, template_labels: Mapping[str, str] | None = None) -> list[str]:

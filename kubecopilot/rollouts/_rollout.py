@@ -378,16 +378,9 @@ class Rollout:
         return rollout_figure(self.view_state())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": str(self), "text/html": self._repr_html_()}
-        if _in_kernel():
-            try:
-                view = self.widget()._repr_mimebundle_(include=include, exclude=exclude) or {}
-            except Exception:  # no widget support in this frontend: the HTML stays
-                view = {}
-            if isinstance(view, tuple):
-                view = view[0]
-            bundle.update({k: v for k, v in view.items() if k != "text/plain"})
-        return bundle
+        from kubecopilot._notebook import widget_bundle
+
+        return widget_bundle(str(self), self._repr_html_(), self.widget, include, exclude)
 
 
 def _step_text(t: TaskState) -> str:
@@ -397,11 +390,3 @@ def _step_text(t: TaskState) -> str:
     done = sum(1 for s in t.steps if s.status in ("done", "skipped"))
     return f"{done}/{len(t.steps)}: {t.steps[i].name}"
 
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    ip = get_ipython()
-    return ip is not None and getattr(ip, "kernel", None) is not None
