@@ -180,7 +180,7 @@ print(finding.rule, finding.severity)
 print(finding.intent.action, finding.intent.parameters)
 """, check="""
 pod.oomkilled error
-set_resources {'container': 'worker', 'limits': {'memory': '512Mi'}}
+set_resources {'container': 'worker', 'limits': {'memory': '640Mi'}}
 """),
     md("""
 ## Plan the fix
@@ -200,7 +200,7 @@ for change in plan.changes:
     print(change.op, change.path, change.old, "->", change.new)
 """, check="""
 pending medium
-replace /spec/template/spec/containers/0/resources/limits/memory 256Mi -> 512Mi
+replace /spec/template/spec/containers/0/resources/limits/memory 256Mi -> 640Mi
 """),
     md("""
 ## Approve and execute
@@ -458,7 +458,7 @@ value from the limit that was hit). `ws.plan.from_intent(...)` turns it into a p
 # NBVAL_CHECK_OUTPUT
 oom = ws.diagnose("deployment/thumbnailer").findings[0]
 print(oom.rule, "->", oom.intent.action, oom.intent.parameters)
-""", check="pod.oomkilled -> set_resources {'container': 'worker', 'limits': {'memory': '512Mi'}}\n"),
+""", check="pod.oomkilled -> set_resources {'container': 'worker', 'limits': {'memory': '640Mi'}}\n"),
     md("""
 ## Ask in words
 

@@ -1,7 +1,9 @@
 """From collected rows to the report's sections: timeline, impact, root causes, actions taken, action items.
 
-Impact is measured from the cluster's own Warning events: an object counts as unavailable from its first Warning
-in the window to its last one. Whether it is *ongoing*: for a window that ends now, the workload's live status
+Impact is measured from the cluster's own Warning events and from the root causes diagnosed in the window: an
+object counts as unavailable from its first Warning (or its diagnosis, if earlier) to its last one.
+
+Whether it is *ongoing*: for a window that ends now, the workload's live status
 decides (a Deployment/StatefulSet/DaemonSet that is fully available is resolved, whatever its terminating pods
 still emit); for a window in the past, Warnings near its end with no executed plan on the workload afterwards.
 
@@ -137,6 +139,21 @@ def _impact(c: Collected, executed_plans: list[tuple[str, dt.datetime]], ongoing
         w["warnings"] += e["count"]
         w["reasons"].add(e["reason"])
         w["objects"].add(e["object"])
+    # A diagnosed root cause is impact too, from when it was diagnosed, even before any Warning event about it
+    # arrived (an OOMKilled container is a status, not an event; BackOff warnings only follow the restart).
+    for d in c.diagnoses:
+        for f in d["body"].get("findings") or []:
+            if f.get("caused_by") or not f.get("object"):
+                continue
+            kind = str(f["object"]).split("/", 1)[0]
+            group = kind if kind in ("node", "persistentvolumeclaim", "service", "ingress") else "workload"
+            key = f"{group}:{workload_of(f['object'])}"
+            seen = max(d["created"], c.since)
+            w = by_workload.setdefault(key, {"object": workload_of(f["object"]), "kind": group, "first": seen,
+                                             "last": seen, "warnings": 0, "reasons": set(), "objects": set()})
+            w["first"] = min(w["first"], seen)
+            w["reasons"].add(str(f.get("rule") or "diagnosed"))
+            w["objects"].add(f["object"])
     end_of_window = min(c.until, now)
     out = []
     for w in by_workload.values():

@@ -81,7 +81,7 @@ def test_demo_triages_fixes_within_policy_and_writes_the_postmortem(sandbox: Any
     assert plans["status"].tolist() == ["executed", "executed"]
     assert all(by.startswith(f"demo-sre (pre-recorded for run {runs['triage-namespace'].id})") for by in plans["by"])
     thumbnailer = client.get(f"/apis/apps/v1/namespaces/{oom}/deployments/thumbnailer")
-    assert thumbnailer["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "512Mi"
+    assert thumbnailer["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "640Mi"
     assert client.get(f"/api/v1/namespaces/{selector}/services/cart")["spec"]["selector"] == {"app": "cart"}
 
     # the report and the notebooks are where the summary says

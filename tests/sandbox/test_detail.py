@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -102,7 +103,7 @@ def test_pod_detail_owner_chain_node_and_describe(ws, client, namespace) -> None
                  "QoS Class:       BestEffort"):
         assert line in text, line
     events = text[text.index("\nEvents:"):]
-    assert "Normal  Scheduled" in events and "default-scheduler" in events
+    assert re.search(r"Normal +Scheduled", events) and "default-scheduler" in events
     assert SECRET_VALUE not in text
 
 
@@ -121,7 +122,8 @@ def test_describe_crashing_pod(ws, client, namespace) -> None:
     text = r.describe()
     assert "    State:          Waiting\n      Reason:       CrashLoopBackOff" in text
     assert "    Last State:     Terminated\n      Reason:       Error\n      Exit Code:    1" in text
-    assert "Normal  Scheduled" in text and "default-scheduler  Successfully assigned" in text
+    # columns are as wide as their widest cell: "Normal" gets padded once a Warning is listed too
+    assert re.search(r"Normal +Scheduled", text) and re.search(r"default-scheduler +Successfully assigned", text)
     assert "CrashLoopBackOff" in r._repr_html_() and "#ffebe9" in r._repr_html_()
 
 

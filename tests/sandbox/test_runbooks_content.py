@@ -347,7 +347,8 @@ def test_pvc_pending_explains_an_unknown_class_and_a_missing_volume(client, name
 
 def test_crashloop_remediation_raises_the_memory_limit_of_an_oomkilled_deployment(client, namespace, ledger,
                                                                                    run) -> None:
-    # needs ~102 MiB, limited to 64Mi: OOMKilled on every start; the diagnosis suggests twice the limit (128Mi)
+    # needs ~102 MiB, limited to 64Mi: OOMKilled on every start; the diagnosis suggests 2.5x the limit in 64Mi
+    # steps (192Mi)
     client.create(deployment("hog", "sandbox/memhog:1.0", env={"MEMORY_MB": "100"}, limits={"memory": "64Mi"}),
                   namespace)
     wait_for(lambda: restarted(client, namespace, "hog", "OOMKilled"), 90, 1, "hog OOMKilled")
@@ -359,7 +360,7 @@ def test_crashloop_remediation_raises_the_memory_limit_of_an_oomkilled_deploymen
     assert r["rule"] == "pod.oomkilled" and r["remedy"] == "raise the memory limit" and r["plan_status"] == "executed"
     assert r["fixed"] is True and r["remaining"] == [] and r["postconditions"][0].startswith("met: ")
     live = get_deploy(client, namespace, "hog")
-    assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "128Mi"
+    assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "192Mi"
     assert all(not (cs.get("lastState") or {}).get("terminated")
                for p in live_pods(client, namespace, "hog") for cs in p["status"].get("containerStatuses") or [])
     plan = kc.plans.load(result.plans["remedy"]["plan_id"])

@@ -151,3 +151,13 @@ def test_without_a_connection_the_report_says_so(tmp_path: Path) -> None:
     pm = postmortem(since="1h", ledger=Ledger(tmp_path / "d.duckdb"), save=False)
     assert any("no cluster connection" in n for n in pm.notes)
     assert "no root cause recorded" in pm.summary()
+
+
+def test_a_diagnosed_root_cause_is_impact_even_before_any_warning(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "e.duckdb")
+    _seed_ledger(led)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    c = collect(now - dt.timedelta(hours=1), now, "pay", ledger=led, workbench=None)
+    impact = {r["object"]: r for r in analyse(c, now=now).impact}
+    assert impact["pay/billing-api"]["warnings"] == 0 and "pod.crashloop" in impact["pay/billing-api"]["reasons"]
+    assert "pay/billing" not in impact  # the Service finding follows from the crash: not impact of its own here
