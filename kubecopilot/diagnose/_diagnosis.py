@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -386,7 +387,9 @@ def _explain(d: Diagnosis, llm: bool | None) -> None:
             d.llm_status = "not configured"
             return
     try:
-        d.explanation = ai.explain(d.to_llm_context(), secret_values=d.secret_values)
+        # the environment prompts' envAllowlist and rollout conditions see: explicit setting, else the context name
+        environment = os.environ.get("KUBECOPILOT_ENVIRONMENT") or d.context or None
+        d.explanation = ai.explain(d.to_llm_context(), secret_values=d.secret_values, environment=environment)
         d.llm_status = "explained"
     except LLMError as e:
         d.explanation = None

@@ -24,7 +24,7 @@ def _diagnosis() -> Diagnosis:
     snap.secret_values.append("a-secret-value-123")
     f = Finding("pod.crashloop", "error", "pod/ns/p", "container app keeps crashing",
                 [Evidence("log", "pod/ns/p", "x")])
-    return Diagnosis(target="pod/ns/p", findings=[f], evidence=snap)
+    return Diagnosis(target="pod/ns/p", findings=[f], evidence=snap, context="staging-eu")
 
 
 def test_offline_by_default_and_never_when_not_requested(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,24 +42,26 @@ def test_offline_by_default_and_never_when_not_requested(monkeypatch: pytest.Mon
 def test_configured_llm_gets_the_context_and_the_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def explain(context: dict[str, Any], *, secret_values: list[str]) -> FakeExplanation:
-        seen["context"], seen["secrets"] = context, secret_values
+    def explain(context: dict[str, Any], *, secret_values: list[str], environment: str | None) -> FakeExplanation:
+        seen["context"], seen["secrets"], seen["environment"] = context, secret_values, environment
         return FakeExplanation("the app lacks <DATABASE_URL>", ["crash", "no endpoints"])
 
     monkeypatch.setattr(ai, "llm_configured", lambda: True)
     monkeypatch.setattr(ai, "explain", explain)
+    monkeypatch.delenv("KUBECOPILOT_ENVIRONMENT", raising=False)
     d = _diagnosis()
     _explain(d, None)
     assert d.llm_status == "explained" and d.explanation.summary.startswith("the app")
     assert seen["context"]["target"] == "pod/ns/p" and seen["context"]["findings"][0]["rule"] == "pod.crashloop"
     assert set(seen["context"]["evidence"]) == {"object", "owners", "events", "logs", "node", "related"}
     assert seen["secrets"] == ["a-secret-value-123"]
+    assert seen["environment"] == "staging-eu"  # envAllowlist and rollout conditions see the context name
     assert "the app lacks <DATABASE_URL>" in str(d) and "2. no endpoints" in str(d)
     assert "&lt;DATABASE_URL&gt;" in d._repr_html_()
 
 
 def test_an_llm_failure_keeps_the_rule_based_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    def explain(context: dict[str, Any], *, secret_values: list[str]) -> Any:
+    def explain(context: dict[str, Any], *, secret_values: list[str], environment: str | None) -> Any:
         raise LLMUnavailableError("endpoint http://127.0.0.1:9/v1 refused the connection")
 
     monkeypatch.setattr(ai, "explain", explain)
