@@ -5,9 +5,10 @@
 
 Every notebook runs top to bottom against the sandbox in a namespace it creates (``guide-<topic>-<hex>``) and
 deletes at the end, with markdown saying what and why before each code cell. The notebooks are stored without
-outputs, except for the cells marked ``# NBVAL_CHECK_OUTPUT``: their stored output is what nbval expects
-(``tests/sandbox/test_notebooks.py`` runs them with ``--nbval-lax`` and ``tests/nbval-sanitize.cfg``, which
-replaces namespaces, ids and timestamps by placeholders). Plotly cells are ``# NBVAL_IGNORE_OUTPUT``.
+outputs. Cells marked ``# NBVAL_CHECK_OUTPUT`` have an expected stdout here (``check=``):
+``--expected DIR`` writes copies of the notebooks that carry it, and ``tests/sandbox/test_notebooks.py`` runs nbval
+(``--nbval-lax`` with ``tests/nbval-sanitize.cfg``, which replaces namespaces, ids and timestamps by placeholders)
+on those copies. Plotly cells are ``# NBVAL_IGNORE_OUTPUT``.
 
 Edit a guide here, rebuild, and run ``pytest tests/sandbox/test_notebooks.py``. Editing a notebook in JupyterLab
 is fine for trying things; then carry the change over here, or the next build undoes it.
@@ -852,7 +853,8 @@ NOTEBOOKS: dict[str, list[Md | Code]] = {
 
 
 # -- writing -----------------------------------------------------------------------------------------------------------
-def build(name: str, cells: list[Md | Code]) -> nbformat.NotebookNode:
+def build(name: str, cells: list[Md | Code], *, expected: bool = False) -> nbformat.NotebookNode:
+    """The notebook as stored (no outputs), or with ``expected=True`` the copy nbval checks against."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
@@ -870,9 +872,10 @@ def build(name: str, cells: list[Md | Code]) -> nbformat.NotebookNode:
         if cell.check is not None:
             if not source.startswith("# NBVAL_CHECK_OUTPUT"):
                 node.source = source = "# NBVAL_CHECK_OUTPUT\n" + source
-            node.outputs = [nbformat.v4.new_output("stream", name="stdout", text=cell.check)]
-            # nbval only compares cells that were run: a stored expected output needs an execution count
-            node.execution_count = sum(isinstance(c, Code) for c in cells[: i + 1])
+            if expected:
+                node.outputs = [nbformat.v4.new_output("stream", name="stdout", text=cell.check)]
+                # nbval only compares cells that were run: an expected output needs an execution count
+                node.execution_count = sum(isinstance(c, Code) for c in cells[: i + 1])
         elif "NBVAL_CHECK_OUTPUT" in source:
             raise ValueError(f"{name} cell {i}: '# NBVAL_CHECK_OUTPUT' without an expected output (check=...)")
         nb.cells.append(node)
@@ -883,7 +886,14 @@ def build(name: str, cells: list[Md | Code]) -> nbformat.NotebookNode:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a notebook is out of date")
+    parser.add_argument("--expected", type=Path, metavar="DIR",
+                        help="write the copies with expected outputs (what nbval compares) to DIR, and nothing else")
     args = parser.parse_args(argv)
+    if args.expected:
+        args.expected.mkdir(parents=True, exist_ok=True)
+        for name, cells in NOTEBOOKS.items():
+            (args.expected / f"{name}.ipynb").write_text(nbformat.writes(build(name, cells, expected=True)) + "\n")
+        return 0
     stale = []
     for name, cells in NOTEBOOKS.items():
         path = OUT / f"{name}.ipynb"

@@ -58,7 +58,12 @@ def test_guide_notebook_runs_under_nbval(notebook: Path, sandbox: Any, tmp_path:
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     }
     env.pop("KUBECONFIG", None)  # the guides use the sandbox's kubeconfig, never whatever this shell points at
-    cmd = [sys.executable, "-m", "pytest", str(notebook), "--nbval-lax", "--nbval-current-env",
+    # the stored guides carry no outputs: nbval runs a copy that carries the expected ones of the checked cells
+    build = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--expected",
+                            str(tmp_path / "expected")], capture_output=True, text=True, cwd=ROOT)
+    assert build.returncode == 0, build.stderr
+    checked = tmp_path / "expected" / notebook.name
+    cmd = [sys.executable, "-m", "pytest", str(checked), "--nbval-lax", "--nbval-current-env",
            "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "240", "-p", "no:cacheprovider",
            "-o", "addopts=", "-q", "--durations", "3", "--rootdir", str(ROOT)]
     started = time.monotonic()
