@@ -143,7 +143,9 @@ def test_logs_multi_container_needs_container(ws, client, namespace) -> None:
     with pytest.raises(ValueError) as e:
         ws.logs("duo")
     assert f"pod {namespace}/duo has 2 containers: proxy, app; pass container=" in str(e.value)
-    assert "listening addr=:8081" in ws.logs("duo", container="app").text
+    # the app logs "starting" first and "listening" a moment later: poll instead of reading once
+    wait_for(lambda: "listening addr=:8081" in ws.logs("duo", container="app").text, 30, 0.5,
+             "the app container to log that it listens on :8081")
     with pytest.raises(ValueError, match="has no container 'nope'; its containers: proxy, app"):
         ws.logs("duo", container="nope")
 
