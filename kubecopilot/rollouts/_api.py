@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kubecopilot.plans._policy import current_user
 from kubecopilot.rollouts import _store
 from kubecopilot.rollouts._dag import default_tasks, validate
 from kubecopilot.rollouts._model import (
@@ -144,7 +145,7 @@ def rollout(target: str | None = None, image: str | None = None, *, ws: Any = No
                                    f"kubecopilot.rollouts.load({id!r}) or choose another id")
             return Rollout(state, ws, ledger)
     rid = id or f"{_slug(label)}-{secrets.token_hex(4)}"
-    state = RolloutState(id=rid, name=label, spec=spec, created_by=requested_by or _current_user(),
+    state = RolloutState(id=rid, name=label, spec=spec, created_by=requested_by or current_user(),
                          context=ws.context, server=ws.server,
                          tasks=[TaskState(id=t.id, type=t.type, app=t.app, deps=deps[t.id], gate=t.gate)
                                 for t in spec.tasks])
@@ -155,19 +156,6 @@ def rollout(target: str | None = None, image: str | None = None, *, ws: Any = No
                   "autoApprove": approval.auto_approve, "mustInOrder": spec.must_in_order})
     return ro
 
-
-def _current_user() -> str:
-    """``$KUBECOPILOT_USER``, else the OS user (who is asking, as the plans package records it)."""
-    import getpass
-    import os
-
-    name = os.environ.get("KUBECOPILOT_USER")
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers with arbitrary uids)
-        return f"uid-{os.getuid()}"
 
 
 def _connection_for(state: RolloutState) -> Any:
